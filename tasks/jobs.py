@@ -1,0 +1,17 @@
+"""Celery jobs of the tasks app: take ids, call the generation layer."""
+
+from celery import shared_task
+
+from tasks import generation
+
+
+@shared_task(name="tasks.generate_candidate", acks_late=True, reject_on_worker_lost=True)
+def generate_candidate_job(*, candidate_id: int) -> str:
+    """Produces one candidate (idempotent: a second delivery finds it claimed and does nothing)."""
+    return generation.run_candidate(candidate_id)
+
+
+@shared_task(name="tasks.sweep_stuck_candidates")
+def sweep_stuck_candidates_job() -> int:
+    """Re-dispatches candidates stuck in pending or running past the deadline."""
+    return generation.sweep_stuck_candidates()

@@ -1,0 +1,281 @@
+"""Writes for the tasks app: one transaction each; the audit trigger records every row changed."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+from rest_framework.exceptions import ValidationError
+
+from marlin.errors import Conflict
+from marlin.fsm import apply_transition, transition_locked
+from rubrics.models import RubricVersion
+from tasks import generation, validators
+from tasks.models import (
+    Campaign,
+    Candidate,
+    CandidateState,
+    ModelVersion,
+    Repository,
+    Task,
+    TaskSlot,
+    TaskState,
+    Turn,
+    ValidatorResult,
+)
+
+SLOT_LABELS = "ABCDEFGH"
+
+
+class ValidationFailed(Conflict):
+    """Blocking validators failed; `detail` lists them."""
+
+    default_code = "validation_failed"
+    default_detail = "Blocking validators failed."
+
+
+@transaction.atomic
+def repository_create(
+    *, full_name: str, url: str, default_branch: str = "main", language: str = "", license: str = ""
+) -> Repository:
+    """Adds one repository to the catalogue."""
+    return Repository.objects.create(
+        full_name=full_name,
+        url=url,
+        default_branch=default_branch,
+        language=language,
+        license=license,
+    )
+
+
+@transaction.atomic
+def model_version_create(
+    *,
+    slug: str,
+    provider: str,
+    model: str,
+    base_url: str = "",
+    api_key_env: str = "",
+    parameters: dict[str, Any] | None = None,
+) -> ModelVersion:
+    """Registers a model version (its key stays in the environment variable it names)."""
+    return ModelVersion.objects.create(
+        slug=slug,
+        provider=provider,
+        model=model,
+        base_url=base_url,
+        api_key_env=api_key_env,
+        parameters=parameters or {},
+    )
+
+
+@transaction.atomic
+def campaign_create(
+    *,
+    actor: Any,
+    name: str,
+    rubric_version: RubricVersion,
+    model_versions: Sequence[ModelVersion],
+    reviewers_per_task: int = 3,
+    **options: Any,
+) -> Campaign:
+    """Creates a campaign pinned to one rubric version over two or more model versions."""
+    if len({mv.pk for mv in model_versions}) < 2:
+        raise ValidationError(
+            {"model_versions": ["A campaign compares at least two model versions."]}
+        )
+    if len(model_versions) > len(SLOT_LABELS):
+        raise ValidationError({"model_versions": [f"At most {len(SLOT_LABELS)} model versions."]})
+    campaign = Campaign.objects.create(
+        name=name,
+        rubric_version=rubric_version,
+        reviewers_per_task=reviewers_per_task,
+        created_by=actor,
+        **options,
+    )
+    campaign.model_versions.set(model_versions)
+    return campaign
+
+
+def _balanced_slots(campaign: Campaign) -> list[ModelVersion]:
+    """Model versions in slot order, so each is `A` in an equal share of the campaign's tasks."""
+    versions = list(campaign.model_versions.order_by("pk"))
+    times_first = dict(
+        TaskSlot.objects.filter(task__campaign=campaign, label="A")
+        .values("model_version")
+        .annotate(n=Count("id"))
+        .values_list("model_version", "n")
+    )
+    fewest = min(times_first.get(v.pk, 0) for v in versions)
+    first = random.choice([v for v in versions if times_first.get(v.pk, 0) == fewest])  # noqa: S311
+    rest = [v for v in versions if v.pk != first.pk]
+    random.shuffle(rest)
+    return [first, *rest]
+
+
+@transaction.atomic
+def task_create(
+    *,
+    actor: Any,
+    campaign: Campaign,
+    repository: Repository,
+    base_commit: str,
+    kind: str,
+    scenario: dict[str, str],
+    prompt: str,
+) -> Task:
+    """Creates a draft task with its first turn and its blind slot labels."""
+    # One task at a time per campaign, so the balance of `A` labels stays exact.
+    campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    task = Task.objects.create(
+        campaign=campaign,
+        author=actor,
+        repository=repository,
+        base_commit=base_commit.lower(),
+        kind=kind,
+        scenario_title=scenario["title"],
+        scenario_description=scenario.get("description", ""),
+        scenario_url=scenario.get("url", ""),
+    )
+    TaskSlot.objects.bulk_create(
+        TaskSlot(task=task, model_version=version, label=SLOT_LABELS[i])
+        for i, version in enumerate(_balanced_slots(campaign))
+    )
+    Turn.objects.create(task=task, index=1, prompt=prompt)
+    return task
+
+
+def _lock_draft(task: Task, actor: Any, doing: str) -> Task:
+    locked = Task.objects.select_for_update().get(pk=task.pk)
+    if locked.author_id != actor.pk:
+        raise PermissionError(f"Only the task's author may {doing}.")
+    if locked.state != TaskState.DRAFT:
+        raise Conflict(f"A task can {doing} only in draft; it is '{locked.state}'.")
+    return locked
+
+
+@transaction.atomic
+def task_update(*, task: Task, actor: Any, fields: dict[str, Any]) -> Task:
+    """Edits a draft task's scenario, repository, base commit or kind."""
+    locked = _lock_draft(task, actor, "be edited")
+    for name, value in fields.items():
+        setattr(locked, name, value)
+    locked.save()
+    return locked
+
+
+@transaction.atomic
+def turn_add(*, task: Task, actor: Any, prompt: str) -> Turn:
+    """Adds a follow-up prompt; the models answer it at the next `generate`."""
+    locked = _lock_draft(task, actor, "take a follow-up")
+    last = locked.turns.order_by("-index").values_list("index", flat=True).first() or 0
+    return Turn.objects.create(task=locked, index=last + 1, prompt=prompt)
+
+
+@transaction.atomic
+def task_generate(*, task: Task, actor: Any) -> Task:
+    """Queues a job for every unanswered (turn, slot); the task is `generating` until they end."""
+    locked = Task.objects.select_for_update().get(pk=task.pk)
+    slots = list(locked.slots.all())
+    answered = set(Candidate.objects.filter(turn__task=locked).values_list("turn_id", "slot_id"))
+    missing = [
+        Candidate(turn=turn, slot=slot)
+        for turn in locked.turns.order_by("index")
+        for slot in slots
+        if (turn.pk, slot.pk) not in answered
+    ]
+    if not missing:
+        raise Conflict("Every turn is already answered; add a follow-up turn first.")
+    transition_locked(locked, "generate", actor=actor)
+    Candidate.objects.bulk_create(missing)
+    generation.dispatch_on_commit(generation.next_candidates(locked))
+    return locked
+
+
+@transaction.atomic
+def task_retry(*, task: Task, actor: Any) -> Task:
+    """Gives failed candidates a fresh set of attempts and generates again."""
+    locked = Task.objects.select_for_update().get(pk=task.pk)
+    transition_locked(locked, "retry", actor=actor)
+    for candidate in Candidate.objects.select_for_update().filter(
+        turn__task=locked, state=CandidateState.FAILED
+    ):
+        transition_locked(candidate, "reset", actor=None)
+    generation.dispatch_on_commit(generation.next_candidates(locked))
+    return locked
+
+
+def candidate_validate(*, candidate: Candidate) -> list[ValidatorResult]:
+    """Runs the campaign's candidate validators and stores their results."""
+    chosen = validators.chosen(candidate.turn.task.campaign.validators, "candidate")
+    return _store_results(candidate.turn.task, candidate, chosen, candidate)
+
+
+def _store_results(
+    task: Task, candidate: Candidate | None, chosen: list, subject: Any
+) -> list[ValidatorResult]:
+    results = []
+    for check_def in chosen:
+        check = check_def.run(subject)
+        results.append(
+            ValidatorResult(
+                task=task,
+                candidate=candidate,
+                key=check_def.key,
+                passed=check.passed,
+                severity=check_def.severity,
+                message=check.message,
+                details=check.details,
+            )
+        )
+    return ValidatorResult.objects.bulk_create(
+        results,
+        update_conflicts=True,
+        unique_fields=["task", "candidate", "key"],
+        update_fields=["passed", "severity", "message", "details", "updated_at"],
+    )
+
+
+def task_submit(*, task: Task, actor: Any, preference: int, rationale: str) -> Task:
+    """Sends a draft to review: every turn answered, the author's judgment given, validators pass."""
+    with transaction.atomic():
+        locked = _lock_draft(task, actor, "be submitted")
+        if _unanswered_turns(locked):
+            raise Conflict("Every turn needs an answer from every model version; generate first.")
+        locked.author_rationale = rationale
+        results = _store_results(
+            locked, None, validators.chosen(locked.campaign.validators, "task"), locked
+        )
+    # The results are committed (they are shown with the task) whether or not submit proceeds.
+    failing = [
+        {"key": r.key, "message": r.message, "candidate": r.candidate_id}
+        for r in [*results, *ValidatorResult.objects.filter(task=task, candidate__isnull=False)]
+        if not r.passed and r.severity == ValidatorResult.Severity.BLOCKING
+    ]
+    if failing:
+        raise ValidationFailed({"failing": failing})
+    with transaction.atomic():
+        locked = _lock_draft(task, actor, "be submitted")
+        return transition_locked(
+            locked,
+            "submit",
+            actor=actor,
+            preference=preference,
+            rationale=rationale,
+            at=timezone.now(),
+        )
+
+
+def _unanswered_turns(task: Task) -> bool:
+    slots = task.slots.count()
+    answered = Count("candidates", filter=Q(candidates__state=CandidateState.SUCCEEDED))
+    return task.turns.annotate(n=answered).filter(n__lt=slots).exists()
+
+
+def task_cancel(*, task: Task, actor: Any, reason: str) -> Task:
+    """A lead stops a task for good."""
+    return apply_transition(task, "cancel", actor=actor, reason=reason)

@@ -1,0 +1,118 @@
+import pytest
+from django.db import DatabaseError, connection, transaction
+
+from marlin.audit.db import audited_models
+from marlin.audit.models import AuditEvent
+from marlin.context import audit_reason, operation
+from tasks.models import Repository
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def repository():
+    return Repository.objects.create(
+        full_name="mlflow/mlflow", url="https://github.com/mlflow/mlflow"
+    )
+
+
+def events_for(obj):
+    return list(
+        AuditEvent.objects.filter(
+            object_type=obj._meta.label_lower, object_id=str(obj.pk)
+        ).order_by("id")
+    )
+
+
+def test_an_insert_is_recorded_with_every_field(repository):
+    (created,) = events_for(repository)
+    assert created.action == "repository.created"
+    assert created.changes["full_name"] == [None, "mlflow/mlflow"]
+    assert created.at is not None
+
+
+def test_an_audit_entry_cannot_be_updated_through_the_orm(repository):
+    event = events_for(repository)[0]
+    event.action = "forged"
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        event.save()
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        AuditEvent.objects.filter(pk=event.pk).update(action="forged")
+
+
+def test_an_audit_entry_cannot_be_deleted_through_the_orm(repository):
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        AuditEvent.objects.filter(object_id=str(repository.pk)).delete()
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE audit_event SET reason = 'forged'",
+        "DELETE FROM audit_event",
+        "TRUNCATE audit_event",
+    ],
+)
+def test_raw_sql_cannot_change_the_trail(repository, statement):
+    with (
+        pytest.raises(DatabaseError, match="append-only"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(statement)
+    assert len(events_for(repository)) == 1
+
+
+def test_queryset_update_leaves_an_entry_with_who_and_when(repository, make_user):
+    lead = make_user("lead")
+    with operation(origin="command:fix", actor=lead), audit_reason("rename"):
+        Repository.objects.filter(pk=repository.pk).update(language="Python")
+    last = events_for(repository)[-1]
+    assert last.action == "repository.updated"
+    assert last.changes == {"language": ["", "Python"]}
+    assert (last.actor_id, last.actor, last.reason) == (lead.id, lead.username, "rename")
+    assert last.at is not None
+
+
+def test_raw_sql_outside_the_application_is_still_recorded_with_the_database_user(repository):
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE tasks_repository SET active = false WHERE id = %s", [repository.pk])
+    last = events_for(repository)[-1]
+    assert last.changes == {"active": [True, False]}
+    assert last.db_user == connection.settings_dict["USER"]
+
+
+def test_a_save_that_changes_nothing_is_not_an_entry(repository):
+    repository.refresh_from_db()
+    Repository.objects.filter(pk=repository.pk).update(language="")
+    assert len(events_for(repository)) == 1
+
+
+def test_a_delete_keeps_the_last_values(repository):
+    pk = repository.pk
+    repository.delete()
+    last = AuditEvent.objects.filter(object_type="tasks.repository", object_id=str(pk)).last()
+    assert last.action == "repository.deleted"
+    assert last.changes["full_name"] == ["mlflow/mlflow", None]
+
+
+def test_the_context_of_a_rolled_back_transaction_does_not_leak(repository, make_user):
+    lead = make_user("lead")
+    with pytest.raises(RuntimeError), transaction.atomic(), operation(origin="api", actor=lead):
+        Repository.objects.filter(pk=repository.pk).update(language="Go")
+        raise RuntimeError
+    Repository.objects.filter(pk=repository.pk).update(language="Rust")
+    last = events_for(repository)[-1]
+    assert last.changes == {"language": ["", "Rust"]}
+    assert last.actor_id is None
+
+
+def test_every_domain_table_has_the_audit_trigger():
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT tgrelid::regclass::text FROM pg_trigger WHERE tgname = 'marlin_audit'"
+        )
+        with_trigger = {row[0] for row in cursor.fetchall()}
+    expected = {model._meta.db_table for model in audited_models()}
+    assert {"tasks_repository", "accounts_user", "accounts_user_groups", "auth_group"} <= expected
+    assert expected <= with_trigger

@@ -119,6 +119,25 @@ def _is_lead(task: "Task", user: object) -> bool:
     return user_has_role(user, Role.LEAD)
 
 
+def _generation_counts(task: "Task") -> tuple[int, int, int]:
+    """(answers needed, candidates created, candidates answered): annotated by the selectors."""
+    if hasattr(task, "candidates_total"):
+        return task.turns_total * task.slots_total, task.candidates_total, task.candidates_succeeded
+    needed = task.turns.count() * task.slots.count()
+    candidates = Candidate.objects.filter(turn__task=task)
+    return needed, candidates.count(), candidates.filter(state=CandidateState.SUCCEEDED).count()
+
+
+def has_unanswered_turn(task: "Task") -> bool:
+    needed, created, _ = _generation_counts(task)
+    return created < needed
+
+
+def every_turn_answered(task: "Task") -> bool:
+    needed, _, answered = _generation_counts(task)
+    return needed > 0 and answered == needed
+
+
 class Task(FSMModelMixin, models.Model):
     """One pull-request scenario judged across model versions; a finite-state machine."""
 
@@ -164,7 +183,11 @@ class Task(FSMModelMixin, models.Model):
     # Transitions. Conditions are checked by the service layer, which owns the side effects.
 
     @transition(
-        field=state, source=[TaskState.DRAFT], target=TaskState.GENERATING, permission=_is_author
+        field=state,
+        source=[TaskState.DRAFT],
+        target=TaskState.GENERATING,
+        permission=_is_author,
+        conditions=[has_unanswered_turn],
     )
     def generate(self) -> None:
         pass
@@ -187,7 +210,11 @@ class Task(FSMModelMixin, models.Model):
         pass
 
     @transition(
-        field=state, source=[TaskState.DRAFT], target=TaskState.IN_REVIEW, permission=_is_author
+        field=state,
+        source=[TaskState.DRAFT],
+        target=TaskState.IN_REVIEW,
+        permission=_is_author,
+        conditions=[every_turn_answered],
     )
     def submit(self, *, preference: int, rationale: str, at: datetime) -> None:
         self.author_preference = preference

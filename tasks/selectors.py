@@ -2,10 +2,21 @@
 
 from typing import Any
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import F, Func, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 
 from marlin.roles import Role, user_has_role
-from tasks.models import Campaign, Candidate, ModelVersion, Repository, Task, Turn, ValidatorResult
+from tasks.models import (
+    Campaign,
+    Candidate,
+    CandidateState,
+    ModelVersion,
+    Repository,
+    Task,
+    TaskSlot,
+    Turn,
+    ValidatorResult,
+)
 
 
 def repositories_search(
@@ -23,9 +34,28 @@ def sees_model_identities(user: Any) -> bool:
     return user_has_role(user, Role.LEAD, Role.AUDITOR)
 
 
+def _count(model: type, **filters: Any) -> Subquery:
+    rows = model.objects.filter(**filters).order_by().values("pk")
+    return Subquery(rows.annotate(n=Func(F("pk"), function="COUNT")).values("n")[:1])
+
+
+def with_generation_counts(queryset: QuerySet[Task]) -> QuerySet[Task]:
+    """Adds what the transition conditions read, so listing tasks needs no query per task."""
+    return queryset.annotate(
+        turns_total=Coalesce(_count(Turn, task=OuterRef("pk")), 0),
+        slots_total=Coalesce(_count(TaskSlot, task=OuterRef("pk")), 0),
+        candidates_total=Coalesce(_count(Candidate, turn__task=OuterRef("pk")), 0),
+        candidates_succeeded=Coalesce(
+            _count(Candidate, turn__task=OuterRef("pk"), state=CandidateState.SUCCEEDED), 0
+        ),
+    )
+
+
 def tasks_visible_to(*, user: Any) -> QuerySet[Task]:
     """Leads and auditors see every task; an author sees their own; anyone else none."""
-    queryset = Task.objects.select_related("repository", "author", "campaign").prefetch_related(
+    queryset = with_generation_counts(
+        Task.objects.select_related("repository", "author", "campaign")
+    ).prefetch_related(
         Prefetch("turns", queryset=Turn.objects.order_by("index")),
         Prefetch(
             "validator_results", queryset=ValidatorResult.objects.filter(candidate__isnull=True)

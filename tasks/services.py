@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
@@ -26,6 +26,8 @@ from tasks.models import (
     TaskState,
     Turn,
     ValidatorResult,
+    every_turn_answered,
+    has_unanswered_turn,
 )
 
 SLOT_LABELS = "ABCDEFGH"
@@ -181,6 +183,8 @@ def task_generate(*, task: Task, actor: Any) -> Task:
     """Queues a job for every unanswered (turn, slot); the task is `generating` until they end."""
     locked = Task.objects.select_for_update().get(pk=task.pk)
     slots = list(locked.slots.all())
+    if locked.state == TaskState.DRAFT and not has_unanswered_turn(locked):
+        raise Conflict("Every turn is already answered; add a follow-up turn first.")
     answered = set(Candidate.objects.filter(turn__task=locked).values_list("turn_id", "slot_id"))
     missing = [
         Candidate(turn=turn, slot=slot)
@@ -188,8 +192,6 @@ def task_generate(*, task: Task, actor: Any) -> Task:
         for slot in slots
         if (turn.pk, slot.pk) not in answered
     ]
-    if not missing:
-        raise Conflict("Every turn is already answered; add a follow-up turn first.")
     transition_locked(locked, "generate", actor=actor)
     Candidate.objects.bulk_create(missing)
     generation.dispatch_on_commit(generation.next_candidates(locked))
@@ -244,7 +246,7 @@ def task_submit(*, task: Task, actor: Any, preference: int, rationale: str) -> T
     """Sends a draft to review: every turn answered, the author's judgment given, validators pass."""
     with transaction.atomic():
         locked = _lock_draft(task, actor, "be submitted")
-        if _unanswered_turns(locked):
+        if not every_turn_answered(locked):
             raise Conflict("Every turn needs an answer from every model version; generate first.")
         locked.author_rationale = rationale
         results = _store_results(
@@ -268,12 +270,6 @@ def task_submit(*, task: Task, actor: Any, preference: int, rationale: str) -> T
             rationale=rationale,
             at=timezone.now(),
         )
-
-
-def _unanswered_turns(task: Task) -> bool:
-    slots = task.slots.count()
-    answered = Count("candidates", filter=Q(candidates__state=CandidateState.SUCCEEDED))
-    return task.turns.annotate(n=answered).filter(n__lt=slots).exists()
 
 
 def task_cancel(*, task: Task, actor: Any, reason: str) -> Task:

@@ -14,7 +14,7 @@ from marlin.celery_app import app
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_database_url() -> str:
+def database_url_for_tests() -> str:
     s = connection.settings_dict
     return f"postgres://{s['USER']}@{s['HOST']}:{s['PORT']}/{s['NAME']}"
 
@@ -22,7 +22,7 @@ def test_database_url() -> str:
 class Worker:
     def __init__(self, *, concurrency: int = 2, env: dict[str, str] | None = None) -> None:
         self.concurrency = concurrency
-        self.env = {**os.environ, "DATABASE_URL": test_database_url(), **(env or {})}
+        self.env = {**os.environ, "DATABASE_URL": database_url_for_tests(), **(env or {})}
         self.process: subprocess.Popen | None = None
 
     def start(self) -> "Worker":

@@ -333,7 +333,7 @@ def default_answer(body: dict[str, Any]) -> str:
         "@@ -1,2 +1,3 @@\n"
         " def handle(request):\n"
         "-    return None\n"
-        f"+    # {model}: {digest}\n"
+        f"+    # answer {digest}\n"
         "+    return respond(request)\n"
         "```\n"
     )

@@ -1,0 +1,592 @@
+"""Throughput of candidate generation: N candidates against the fake model server, per concurrency.
+
+    .venv/bin/python -m bench.bench_generation [--candidates 1000] [--concurrency 4 8 16]
+        [--latency 0.2] [--repeats 3] [--unsafe-pg] [--keep]
+
+Everything runs on loopback and is started here and stopped at the end, even on failure: a
+private PostgreSQL and Redis (`scripts/services.sh`, in a temporary folder under `.local/`), the
+fake model server (`tests.fakes.model_server`, answering after `--latency` seconds) and, per
+concurrency C, one Celery worker (`--pool=prefork --concurrency=C`, in its own process group).
+Settings are production-like: DEBUG=false (no query log), a throwaway SECRET_KEY,
+SECURE_SSL_REDIRECT=false; DB_CONN_MAX_AGE, LOG_LEVEL and GENERATION_* pass through from the
+environment.
+
+Per concurrency the worker first answers a few warm-up tasks (it is up and every pool process has
+imported the provider SDK and connected), then each repeat is a fresh campaign of N/2 tasks of one
+turn over two openai model versions (N candidates), created through `task_create`. All tasks are
+generated (`task_generate`) in one transaction, so the N jobs are queued in one burst when it
+commits and the worker never waits for work: the ideal is C / latency candidates per second.
+
+Figures per run, and their median over the repeats:
+  wall            first dispatch (the commit) → last candidate stored (its `updated_at`)
+  fraction        (N / wall) / (C / latency); the goal is at least 0.8
+  overhead        per job, (updated_at - claimed_at) - latency_ms: the claim's commit, the
+                  provider set-up and the store, but not what the job does before its claim
+                  (message, Celery, connection) nor after the store (validators, settle, commit)
+  slot overhead   C * wall / N - latency: all the time a pool process spends per job beyond the
+                  provider's latency, whatever it is spent on
+  e2e             first dispatch → stored, per candidate (mostly queue wait in a burst)
+  cpu             busy share of all CPUs during the run, and CPU ms per job of each process tree
+
+Prints a JSON report on stdout, writes a markdown table to `bench/results/generation.md` and exits
+1 if a concurrency's median fraction is below the goal or a candidate failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import getpass
+import json
+import os
+import select
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = ROOT / ".venv" / "bin" / "python"
+RESULTS = ROOT / "bench" / "results" / "generation.md"
+GOAL_FRACTION = 0.8
+BENCH_SECRET_KEY = "bench-generation-throwaway-secret-key-0123456789-abcdefghijklmnop"
+PROMPT = "Fix the command injection in the pip install of model dependencies (case {n})."
+_CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def log(message: str) -> None:
+    print(f"bench_generation: {message}", file=sys.stderr, flush=True)
+
+
+# ------------------------------------------------------------------- processes --
+
+
+@contextlib.contextmanager
+def services(*, unsafe_pg: bool, keep: bool) -> Iterator[tuple[Path, dict[str, str]]]:
+    """A private PostgreSQL + Redis under .local/; yields (folder, their env)."""
+    (ROOT / ".local").mkdir(exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix="bench-generation.", dir=ROOT / ".local"))
+    script = str(ROOT / "scripts" / "services.sh")
+    env = {**os.environ, "FAST_UNSAFE_PG": "1" if unsafe_pg else "0"}
+    try:
+        subprocess.run([script, "start", str(folder)], env=env, check=True, stdout=sys.stderr)
+        values = {}
+        for line in (folder / "env").read_text().splitlines():
+            name, _, value = line.partition("=")
+            values[name] = value
+        yield folder, values
+    finally:
+        if subprocess.run([script, "stop", str(folder)], stdout=sys.stderr).returncode:
+            log(f"warning: could not stop the services in {folder}")
+        if keep:
+            log(f"kept {folder}")
+        else:
+            pg = folder / "pg"
+            if pg.is_symlink():  # the cluster lives in /tmp when postgres cannot reach .local
+                shutil.rmtree(pg.resolve(), ignore_errors=True)
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def stop_group(process: subprocess.Popen[Any], *, timeout: float = 30) -> None:
+    """SIGTERM the process group `process` leads, SIGKILL it after `timeout`."""
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+@contextlib.contextmanager
+def fake_server(latency: float, env: dict[str, str]) -> Iterator[tuple[str, int]]:
+    """The fake model server as a process; yields (its URL, its pid)."""
+    process = subprocess.Popen(
+        [str(PYTHON), "-m", "tests.fakes.model_server", "--port", "0", "--latency", str(latency)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert process.stdout is not None
+        ready, _, _ = select.select([process.stdout], [], [], 30)
+        line = process.stdout.readline() if ready else ""
+        if not line.startswith("READY "):
+            raise RuntimeError(f"the fake model server did not start (said {line!r})")
+        yield line.split()[1], process.pid
+    finally:
+        stop_group(process, timeout=10)
+
+
+@contextlib.contextmanager
+def worker(concurrency: int, env: dict[str, str], log_path: Path) -> Iterator[int]:
+    """A Celery prefork worker in its own process group; yields its pid."""
+    from marlin.celery_app import app
+
+    with log_path.open("ab") as log_file:
+        process = subprocess.Popen(
+            [
+                str(ROOT / ".venv" / "bin" / "celery"),
+                "-A",
+                "marlin.celery_app",
+                "worker",
+                "--pool=prefork",
+                f"--concurrency={concurrency}",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "--loglevel=WARNING",
+                "-Q",
+                app.conf.task_default_queue,
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own group, so stop_group() reaches the pool processes
+        )
+    try:
+        yield process.pid
+    finally:
+        stop_group(process)
+
+
+def fake_stats(url: str) -> dict[str, Any]:
+    import urllib.request
+
+    with urllib.request.urlopen(f"{url}/_fake/stats", timeout=10) as response:
+        return json.load(response)
+
+
+# ------------------------------------------------------------------- CPU --
+
+
+def _proc_table() -> dict[int, tuple[int, int]]:
+    """pid → (ppid, CPU ticks of the process and its reaped children)."""
+    table: dict[int, tuple[int, int]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            raw = Path(entry.path, "stat").read_text()
+        except OSError:
+            continue
+        fields = raw[raw.rindex(")") + 2 :].split()
+        # fields[0] is field 3 (state): ppid is 4, utime/stime/cutime/cstime are 14..17
+        table[int(entry.name)] = (int(fields[1]), sum(int(f) for f in fields[11:15]))
+    return table
+
+
+def tree_cpu_seconds(roots: dict[str, int]) -> dict[str, float]:
+    """CPU seconds used so far by each named process tree (exited children included)."""
+    table = _proc_table()
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    used: dict[str, float] = {}
+    for name, root in roots.items():
+        ticks, todo = 0, [root]
+        while todo:
+            pid = todo.pop()
+            if pid in table:
+                ticks += table[pid][1]
+                todo.extend(children.get(pid, []))
+        used[name] = ticks / _CLK_TCK
+    return used
+
+
+def cpu_times() -> tuple[int, int]:
+    """(busy, total) ticks of all CPUs since boot."""
+    # user nice system idle iowait irq softirq steal (guest time is already in user)
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    idle = values[3] + values[4]
+    return sum(values) - idle, sum(values)
+
+
+class CpuMeter:
+    """CPU used between start() and stop(): busy share of all CPUs, seconds per process tree."""
+
+    def __init__(self, roots: dict[str, int]) -> None:
+        self.roots = roots
+
+    def start(self) -> None:
+        self._trees = tree_cpu_seconds(self.roots)
+        self._self = sum(os.times()[:2])
+        self._busy, self._total = cpu_times()
+
+    def stop(self) -> None:
+        trees = tree_cpu_seconds(self.roots)
+        busy, total = cpu_times()
+        self.seconds = {name: trees[name] - self._trees[name] for name in trees}
+        self.seconds["bench"] = sum(os.times()[:2]) - self._self
+        # Whatever else ran on the machine meanwhile (it competes for the same CPUs).
+        self.seconds["other"] = (busy - self._busy) / _CLK_TCK - sum(self.seconds.values())
+        self.busy = (busy - self._busy) / max(total - self._total, 1)
+
+
+# ------------------------------------------------------------------- data --
+
+
+@dataclass
+class Fixture:
+    lead: Any
+    author: Any
+    repository: Any
+    model_versions: list[Any]
+
+
+def make_fixture(fake_url: str) -> Fixture:
+    from tests.accounts.factories import UserFactory
+    from tests.tasks.factories import ModelVersionFactory, RepositoryFactory
+
+    return Fixture(
+        lead=UserFactory(roles=["lead"]),
+        author=UserFactory(roles=["author"]),
+        repository=RepositoryFactory(),
+        model_versions=[
+            ModelVersionFactory(
+                provider="openai", model=f"bench-model-{n}", base_url=f"{fake_url}/v1"
+            )
+            for n in (1, 2)
+        ],
+    )
+
+
+def create_tasks(fixture: Fixture, count: int, name: str) -> tuple[Any, list[Any]]:
+    """A new campaign over the fixture's model versions and `count` draft tasks in it."""
+    from django.db import connection, transaction
+
+    from tasks import services
+    from tests.tasks.factories import make_campaign
+
+    with transaction.atomic():
+        campaign = make_campaign(
+            model_versions=fixture.model_versions, lead=fixture.lead, name=name
+        )
+        tasks = [
+            services.task_create(
+                actor=fixture.author,
+                campaign=campaign,
+                repository=fixture.repository,
+                base_commit="3f2a9c1d4e5b6a7980c1d2e3f4a5b6c7d8e9f0a1",
+                kind="security_fix",
+                scenario={"title": f"Block injection in pip install ({n})", "description": ""},
+                prompt=PROMPT.format(n=n),
+            )
+            for n in range(count)
+        ]
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")  # the tables grow run after run; keep the plans realistic
+    return campaign, tasks
+
+
+def generate_burst(fixture: Fixture, tasks: list[Any], meter: CpuMeter) -> tuple[datetime, float]:
+    """`task_generate` for every task in one transaction; returns (first dispatch, send seconds).
+
+    The jobs are sent by on-commit callbacks in the order they were registered, so the first and
+    last callbacks here bracket every send; the first also starts `meter`.
+    """
+    from django.db import transaction
+    from django.utils import timezone
+
+    from tasks import services
+
+    marks: list[tuple[datetime, float]] = []
+
+    def first() -> None:
+        meter.start()
+        marks.append((timezone.now(), time.perf_counter()))
+
+    with transaction.atomic():
+        transaction.on_commit(first)
+        for task in tasks:
+            services.task_generate(task=task, actor=fixture.author)
+        transaction.on_commit(lambda: marks.append((timezone.now(), time.perf_counter())))
+    (first_dispatch, started), (_, ended) = marks
+    return first_dispatch, ended - started
+
+
+def wait_until_settled(campaign: Any, expected: int, timeout: float) -> None:
+    """Polls until every candidate of `campaign` is answered and no task is still generating."""
+    from django.db.models import Count
+
+    from tasks.models import Candidate, CandidateState, Task, TaskState
+
+    candidates = Candidate.objects.filter(turn__task__campaign=campaign)
+    done_states = [CandidateState.SUCCEEDED, CandidateState.FAILED]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if candidates.filter(state__in=done_states).count() >= expected and not (
+            Task.objects.filter(campaign=campaign, state=TaskState.GENERATING).exists()
+        ):
+            return
+        time.sleep(0.1)
+    counts = dict(candidates.values_list("state").annotate(n=Count("id")))
+    raise RuntimeError(f"not settled after {timeout:.0f}s: {counts}")
+
+
+# ------------------------------------------------------------------- figures --
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    rank = q * (len(ordered) - 1)
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def run_figures(
+    campaign: Any, first_dispatch: datetime, concurrency: int, latency: float
+) -> dict[str, Any]:
+    from tasks.models import Candidate, CandidateState
+
+    rows = list(
+        Candidate.objects.filter(turn__task__campaign=campaign).values_list(
+            "state", "attempts", "claimed_at", "updated_at", "latency_ms"
+        )
+    )
+    done = [r for r in rows if r[0] == CandidateState.SUCCEEDED]
+    count = len(rows)
+    wall = (max(r[3] for r in rows) - first_dispatch).total_seconds()
+    throughput = count / wall
+    ideal = concurrency / latency
+
+    def ms(delta: Any) -> float:
+        return delta.total_seconds() * 1000
+
+    overhead = [ms(updated - claimed) - provider for _, _, claimed, updated, provider in done]
+    return {
+        "candidates": count,
+        "failed": sum(1 for r in rows if r[0] == CandidateState.FAILED),
+        "retried": sum(1 for r in rows if r[1] > 1),
+        "wall_s": round(wall, 3),
+        "throughput_per_s": round(throughput, 2),
+        "ideal_per_s": round(ideal, 2),
+        "fraction_of_ideal": round(throughput / ideal, 3),
+        "overhead_median_ms": round(statistics.median(overhead), 1),
+        "overhead_p95_ms": round(percentile(overhead, 0.95), 1),
+        "slot_overhead_ms": round((concurrency * wall / count - latency) * 1000, 1),
+        "provider_call_median_ms": round(statistics.median(r[4] for r in done), 1),
+        "e2e_median_s": round(statistics.median(ms(r[3] - first_dispatch) for r in rows) / 1000, 3),
+    }
+
+
+def medians(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    keys = [k for k, v in runs[0].items() if isinstance(v, int | float)]
+    summary = {k: statistics.median(run[k] for run in runs) for k in keys}
+    for name in runs[0]["cpu_ms_per_job"]:
+        summary.setdefault("cpu_ms_per_job", {})[name] = statistics.median(
+            run["cpu_ms_per_job"][name] for run in runs
+        )
+    return summary
+
+
+def one_run(
+    fixture: Fixture,
+    *,
+    tasks: int,
+    concurrency: int,
+    latency: float,
+    name: str,
+    cpu_roots: dict[str, int],
+) -> dict[str, Any]:
+    campaign, created = create_tasks(fixture, tasks, name)
+    expected = 2 * tasks
+    timeout = max(60.0, 20 * expected * latency / concurrency)
+    meter = CpuMeter(cpu_roots)
+    first_dispatch, send_s = generate_burst(fixture, created, meter)
+    wait_until_settled(campaign, expected, timeout)
+    meter.stop()
+    figures = run_figures(campaign, first_dispatch, concurrency, latency)
+    figures["dispatch_s"] = round(send_s, 3)
+    figures["cpu_busy"] = round(meter.busy, 3)
+    figures["cpu_ms_per_job"] = {
+        name: round(seconds * 1000 / expected, 2) for name, seconds in meter.seconds.items()
+    }
+    return figures
+
+
+# ------------------------------------------------------------------- report --
+
+
+def markdown(report: dict[str, Any]) -> str:
+    header = (
+        "| C | candidates | wall s | throughput /s | ideal /s | fraction | overhead median ms "
+        "| overhead p95 ms | slot overhead ms | e2e median s | CPU busy |"
+    )
+    lines = [
+        f"Generation throughput: {report['candidates']} candidates, fake server latency "
+        f"{report['latency_s']} s, prefork worker, {report['cpus']} CPUs, PostgreSQL "
+        f"{'fsync off' if report['unsafe_pg'] else 'fsync on'}, DB_CONN_MAX_AGE "
+        f"{report['settings']['DB_CONN_MAX_AGE']}; median of {report['repeats']} runs "
+        f"({report['finished_at']}).",
+        "",
+        f"`{report['command']}`",
+        "",
+        header,
+        "|" + "---|" * (header.count("|") - 1),
+    ]
+    for result in report["results"]:
+        m = result["median"]
+        lines.append(
+            f"| {result['concurrency']} | {m['candidates']:.0f} | {m['wall_s']:.2f} "
+            f"| {m['throughput_per_s']:.1f} | {m['ideal_per_s']:.0f} | {m['fraction_of_ideal']:.2f} "
+            f"| {m['overhead_median_ms']:.1f} | {m['overhead_p95_ms']:.1f} "
+            f"| {m['slot_overhead_ms']:.1f} | {m['e2e_median_s']:.2f} | {m['cpu_busy']:.0%} |"
+        )
+    lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--candidates", type=int, default=1000, help="per run; even")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[4, 8, 16])
+    parser.add_argument("--latency", type=float, default=0.2, help="fake server, seconds")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--unsafe-pg", action="store_true", help="PostgreSQL with fsync off")
+    parser.add_argument(
+        "--settings", default="marlin.settings", help="settings module of the bench and worker"
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the services' folder and logs")
+    parser.add_argument("--no-results-file", action="store_true", help="JSON on stdout only")
+    options = parser.parse_args(argv)
+    if options.candidates < 2 or options.candidates % 2:
+        parser.error("--candidates must be even: each task has two model versions")
+
+    # SIGTERM unwinds like Ctrl-C, so every `finally` stops what it started.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    command = " ".join([".venv/bin/python -m bench.bench_generation", *(argv or sys.argv[1:])])
+    with services(unsafe_pg=options.unsafe_pg, keep=options.keep) as (folder, service_env):
+        env = {
+            **os.environ,
+            "DATABASE_URL": service_env["DATABASE_URL"],
+            "REDIS_URL": service_env["REDIS_URL"],
+            "DJANGO_SETTINGS_MODULE": options.settings,
+            "DEBUG": "false",
+            "SECRET_KEY": BENCH_SECRET_KEY,
+            "SECURE_SSL_REDIRECT": "false",
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        }
+        os.environ.update(env)
+        log("migrating")
+        subprocess.run(
+            [str(PYTHON), "manage.py", "migrate", "--verbosity=0"],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            stdout=sys.stderr,
+        )
+        import django
+
+        django.setup()
+        from django.conf import settings
+
+        from marlin import context
+
+        postmaster = int((folder / "pg" / "data" / "postmaster.pid").read_text().split()[0])
+        redis = int((folder / "redis" / "redis.pid").read_text().split()[0])
+        results = []
+        with (
+            fake_server(options.latency, env) as (fake_url, fake_pid),
+            context.operation(
+                origin="command:bench_generation", actor_label=f"os:{getpass.getuser()}"
+            ),
+        ):
+            fixture = make_fixture(fake_url)
+            for concurrency in options.concurrency:
+                log(f"concurrency {concurrency}: starting the worker")
+                with worker(concurrency, env, folder / f"worker-{concurrency}.log") as worker_pid:
+                    roots = {
+                        "worker": worker_pid,
+                        "postgres": postmaster,
+                        "redis": redis,
+                        "fake_server": fake_pid,
+                    }
+                    warmup = one_run(
+                        fixture,
+                        tasks=2 * concurrency,
+                        concurrency=concurrency,
+                        latency=options.latency,
+                        name=f"warm-up C={concurrency}",
+                        cpu_roots=roots,
+                    )
+                    runs = []
+                    for repeat in range(1, options.repeats + 1):
+                        runs.append(
+                            one_run(
+                                fixture,
+                                tasks=options.candidates // 2,
+                                concurrency=concurrency,
+                                latency=options.latency,
+                                name=f"C={concurrency} run {repeat}",
+                                cpu_roots=roots,
+                            )
+                        )
+                        log(
+                            f"concurrency {concurrency} run {repeat}: "
+                            f"{runs[-1]['fraction_of_ideal']:.2f} of ideal, "
+                            f"{runs[-1]['wall_s']:.1f} s"
+                        )
+                results.append(
+                    {
+                        "concurrency": concurrency,
+                        "median": medians(runs),
+                        "runs": runs,
+                        "warmup": {
+                            k: warmup[k] for k in ("candidates", "wall_s", "fraction_of_ideal")
+                        },
+                    }
+                )
+            served = fake_stats(fake_url)
+
+    report = {
+        "benchmark": "generation",
+        "command": command,
+        "finished_at": datetime.now().astimezone().isoformat(timespec="seconds"),
+        "candidates": options.candidates,
+        "latency_s": options.latency,
+        "repeats": options.repeats,
+        "pool": "prefork",
+        "cpus": os.cpu_count(),
+        "unsafe_pg": options.unsafe_pg,
+        "settings": {
+            "module": options.settings,
+            "DEBUG": settings.DEBUG,
+            "DB_CONN_MAX_AGE": settings.DATABASES["default"]["CONN_MAX_AGE"],
+            "CELERY_WORKER_PREFETCH_MULTIPLIER": settings.CELERY_WORKER_PREFETCH_MULTIPLIER,
+            "LOG_LEVEL": settings.LOG_LEVEL,
+        },
+        "fake_server": served,
+        "goal": {
+            "fraction_of_ideal": GOAL_FRACTION,
+            "met": all(
+                r["median"]["fraction_of_ideal"] >= GOAL_FRACTION and not r["median"]["failed"]
+                for r in results
+            ),
+        },
+        "results": results,
+    }
+    print(json.dumps(report, indent=2))
+    if not options.no_results_file:
+        RESULTS.parent.mkdir(exist_ok=True)
+        RESULTS.write_text(markdown(report))
+    return 0 if report["goal"]["met"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

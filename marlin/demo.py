@@ -1,9 +1,21 @@
-"""Demo data for `make run`: idempotent, so running it twice changes nothing."""
+"""Demo data for `make run`: idempotent, so running it twice changes nothing.
 
+The model versions use the replay provider: their answers come from `demo/recordings/`, written
+by `manage.py build_demo_recordings` from the answers in `demo/answers/`.
+"""
+
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
 from django.db import transaction
 
+from marlin.accounts.models import User
 from marlin.accounts.services import user_upsert
-from tasks.models import Repository
+from rubrics.services import default_rubric
+from tasks import services
+from tasks.models import Campaign, ModelVersion, Repository, Task
+from tasks.providers import GenerationRequest, Message
 
 DEMO_PASSWORD = "marlin-demo"
 DEMO_USERS: dict[str, list[str]] = {
@@ -42,6 +54,65 @@ DEMO_REPOSITORIES = [
         "license": "BSD-3-Clause",
     },
 ]
+DEMO_PARAMETERS = {
+    "temperature": 0.2,
+    "max_tokens": 4096,
+    "seed": 7,
+    "system_prompt": "You are a senior engineer. Answer with a short explanation and a unified diff.",
+}
+DEMO_MODEL_VERSIONS = {
+    "alpha": {"slug": "alpha-2026-10", "model": "alpha-2026-10"},
+    "beta": {"slug": "beta-2026-09", "model": "beta-2026-09"},
+}
+DEMO_CAMPAIGN = "Demo: security and refactoring"
+DEMO_TASKS: list[dict[str, Any]] = [
+    {
+        "answers": "pip-injection",
+        "repository": "mlflow/mlflow",
+        "base_commit": "8c3f1e2d9b7a6c5d4e3f2a1b0c9d8e7f6a5b4c3d",
+        "kind": "security_fix",
+        "scenario": {
+            "title": "Fix a command injection in the pip install of model dependencies",
+            "description": "Model requirements reach a shell. Block injection while allowing every "
+            "legitimate whitelisted pip option.",
+            "url": "https://github.com/mlflow/mlflow/pulls",
+        },
+        "prompt": "install_model_dependencies() builds a shell command from the model's requirements. "
+        "Fix the command injection so that no requirement can run a command, while every "
+        "legitimate whitelisted pip option (index URLs, find-links, binary choices) keeps working.",
+    },
+    {
+        "answers": "metadata-refactor",
+        "repository": "apache/airflow",
+        "base_commit": "2b4d6f8a0c1e3a5b7d9f1e3c5a7b9d1f3e5a7c9b",
+        "kind": "refactor",
+        "scenario": {
+            "title": "Reorganise how the system stores execution metadata",
+            "description": "Clearer structure for execution metadata, unchanged in behaviour.",
+            "url": "https://github.com/apache/airflow/pulls",
+        },
+        "prompt": "Execution metadata is assembled as a loose dict in several places. Reorganise how "
+        "it is stored so it is clearer and defined once, without changing the stored format or "
+        "any behaviour.",
+    },
+]
+
+
+def demo_request(model_key: str, prompt: str) -> GenerationRequest:
+    """The exact request the generation job sends for a demo task's first turn."""
+    return GenerationRequest(
+        model=DEMO_MODEL_VERSIONS[model_key]["model"],
+        messages=(Message(role="user", content=prompt),),
+        system_prompt=DEMO_PARAMETERS["system_prompt"],
+        temperature=DEMO_PARAMETERS["temperature"],
+        max_tokens=DEMO_PARAMETERS["max_tokens"],
+        seed=DEMO_PARAMETERS["seed"],
+    )
+
+
+def demo_answer(task: dict[str, Any], model_key: str) -> str:
+    path = Path(settings.BASE_DIR) / "demo" / "answers" / f"{task['answers']}.{model_key}.md"
+    return path.read_text()
 
 
 @transaction.atomic
@@ -50,10 +121,42 @@ def seed_demo() -> str:
     for username, roles in DEMO_USERS.items():
         _, created = user_upsert(username=username, password=DEMO_PASSWORD, roles=roles)
         created_users += created
-    created_repositories = 0
     for row in DEMO_REPOSITORIES:
-        _, created = Repository.objects.get_or_create(
+        Repository.objects.get_or_create(
             full_name=row["full_name"], defaults={k: v for k, v in row.items() if k != "full_name"}
         )
-        created_repositories += created
-    return f"{created_users} users and {created_repositories} repositories created"
+    lead = User.objects.get(username="lead")
+    rubric = default_rubric(actor=lead)
+    versions = [
+        ModelVersion.objects.get_or_create(
+            slug=spec["slug"],
+            defaults={"provider": "replay", "model": spec["model"], "parameters": DEMO_PARAMETERS},
+        )[0]
+        for spec in DEMO_MODEL_VERSIONS.values()
+    ]
+    campaign = Campaign.objects.filter(name=DEMO_CAMPAIGN).first() or services.campaign_create(
+        actor=lead,
+        name=DEMO_CAMPAIGN,
+        rubric_version=rubric.versions.get(number=1),
+        model_versions=versions,
+        reviewers_per_task=3,
+    )
+    author = User.objects.get(username="ada")
+    created_tasks = 0
+    for spec in DEMO_TASKS:
+        if Task.objects.filter(
+            campaign=campaign, scenario_title=spec["scenario"]["title"]
+        ).exists():
+            continue
+        task = services.task_create(
+            actor=author,
+            campaign=campaign,
+            repository=Repository.objects.get(full_name=spec["repository"]),
+            base_commit=spec["base_commit"],
+            kind=spec["kind"],
+            scenario=spec["scenario"],
+            prompt=spec["prompt"],
+        )
+        services.task_generate(task=task, actor=author)
+        created_tasks += 1
+    return f"{created_users} users and {created_tasks} tasks created (generation queued)"

@@ -40,11 +40,3 @@ def test_create_user_updates_roles_of_an_existing_user():
 def test_create_user_refuses_an_unknown_role():
     with pytest.raises(CommandError):
         call_command("create_user", "rita", "--role", "overlord")
-
-
-def test_seed_demo_is_idempotent():
-    call_command("seed_demo")
-    users, events = User.objects.count(), AuditEvent.objects.count()
-    call_command("seed_demo")
-    assert User.objects.count() == users
-    assert AuditEvent.objects.count() == events

@@ -41,6 +41,8 @@ port_busy() {
     python3 - "$1" <<'EOF' 2>/dev/null
 import socket, sys
 s = socket.socket()
+# As gunicorn binds: connections of a stopped server in TIME_WAIT do not make the port busy.
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 try:
     s.bind(("127.0.0.1", int(sys.argv[1])))
 except OSError:

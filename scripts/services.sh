@@ -92,6 +92,8 @@ port_is_free() {
     python3 - "$1" <<'EOF' 2>/dev/null
 import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+# Redis and PostgreSQL bind with SO_REUSEADDR: closed connections in TIME_WAIT are no obstacle.
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 try:
     s.bind(("127.0.0.1", int(sys.argv[1])))
 except OSError:
@@ -258,7 +260,10 @@ pg_start() {
         log "postgres already running on 127.0.0.1:$PG_PORT (reused)"
     else
         pg_initdb
-        PG_PORT=$(pick_port "${PG_PORT_PREFERRED:-}")
+        # A restart keeps the port of the last start, so clients' settings stay valid.
+        local previous
+        previous=$(sed -n 's/^port = //p' "$PGDATA_DIR/marlin.conf" 2>/dev/null || true)
+        PG_PORT=$(pick_port "${previous:-${PG_PORT_PREFERRED:-}}")
         pg_write_conf "$PG_PORT"
         log "starting postgres on 127.0.0.1:$PG_PORT"
         # 9>&-: the daemon must not inherit (and keep holding) the DIR lock
@@ -313,8 +318,10 @@ redis_start() {
     if redis_running && REDIS_PORT=$(redis_running_port) && [ -n "$REDIS_PORT" ]; then
         log "redis already running on 127.0.0.1:$REDIS_PORT (reused)"
     else
+        local previous
+        previous=$(redis_running_port || true)
         rm -f "$REDIS_PID"
-        REDIS_PORT=$(pick_port "${REDIS_PORT_PREFERRED:-}" "${PG_PORT:-}")
+        REDIS_PORT=$(pick_port "${previous:-${REDIS_PORT_PREFERRED:-}}" "${PG_PORT:-}")
         log "starting redis on 127.0.0.1:$REDIS_PORT"
         echo "$REDIS_PORT" >"$REDIS_DIR/port"
         redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --daemonize yes \

@@ -66,6 +66,17 @@ _IRREGULAR = {
     "generate": "generation_started",
     "retry": "retried",
     "cancel": "cancelled",
+    "request_changes": "changes_requested",
+    "escalate": "escalated",
+    "reject": "rejected",
+    "complete": "completed",
+    "resolve": "resolved",
+    "revise": "revised",
+    "release": "released",
+    "expire": "expired",
+    "claim": "claimed",
+    "reopen": "reopened",
+    "fill": "filled",
 }
 
 

@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "django_fsm",
     "marlin.accounts",
     "marlin.audit",
+    "marlin.idempotency",
     "tasks",
     "reviews",
     "rubrics",
@@ -153,6 +154,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "TaskStateEnum": "tasks.models.TaskState",
+        "CandidateStateEnum": "tasks.models.CandidateState",
+        "AssignmentStateEnum": "reviews.models.AssignmentState",
+        "ArbitrationStateEnum": "reviews.models.ArbitrationState",
+    },
 }
 
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:63799/0")
@@ -216,6 +223,8 @@ REPLAY_RECORDINGS_DIR = Path(
 )
 REPLAY_RECORD_TO = env_str("REPLAY_RECORD_TO", "") or None
 CELERY_BEAT_SCHEDULE = {
+    "expire-review-assignments": {"task": "reviews.expire_assignments", "schedule": 60.0},
+    "prune-idempotency-keys": {"task": "idempotency.prune", "schedule": 3600.0},
     "sweep-stuck-candidates": {
         "task": "tasks.sweep_stuck_candidates",
         "schedule": float(env_int("GENERATION_SWEEP_EVERY_SECONDS", 30)),

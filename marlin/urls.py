@@ -9,6 +9,8 @@ api_v1 = [
     path("auth/token/", TokenView.as_view(), name="auth-token"),
     path("me/", MeView.as_view(), name="me"),
     path("", include("tasks.urls")),
+    path("", include("rubrics.urls")),
+    path("", include("reviews.urls")),
 ]
 
 urlpatterns = [

@@ -221,6 +221,41 @@ class Task(FSMModelMixin, models.Model):
         self.author_rationale = rationale
         self.submitted_at = at
 
+    # The review phase: the round's verdict, arbitration, and the author's revision.
+
+    @transition(field=state, source=[TaskState.IN_REVIEW], target=TaskState.CHANGES_REQUESTED)
+    def request_changes(self) -> None:
+        pass
+
+    @transition(field=state, source=[TaskState.IN_REVIEW], target=TaskState.REJECTED)
+    def reject(self) -> None:
+        pass
+
+    @transition(field=state, source=[TaskState.IN_REVIEW], target=TaskState.COMPLETED)
+    def complete(self) -> None:
+        pass
+
+    @transition(field=state, source=[TaskState.IN_REVIEW], target=TaskState.IN_ARBITRATION)
+    def escalate(self) -> None:
+        pass
+
+    @transition(field=state, source=[TaskState.IN_ARBITRATION], target=TaskState.COMPLETED)
+    def resolve(self) -> None:
+        pass
+
+    @transition(field=state, source=[TaskState.IN_ARBITRATION], target=TaskState.CHANGES_REQUESTED)
+    def send_back(self) -> None:
+        pass
+
+    @transition(
+        field=state,
+        source=[TaskState.CHANGES_REQUESTED],
+        target=TaskState.DRAFT,
+        permission=_is_author,
+    )
+    def revise(self) -> None:
+        self.round += 1
+
     @transition(field=state, source=CANCELLABLE, target=TaskState.CANCELLED, permission=_is_lead)
     def cancel(self) -> None:
         pass

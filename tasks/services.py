@@ -260,9 +260,11 @@ def task_submit(*, task: Task, actor: Any, preference: int, rationale: str) -> T
     ]
     if failing:
         raise ValidationFailed({"failing": failing})
+    from reviews.services import review_slots_open
+
     with transaction.atomic():
         locked = _lock_draft(task, actor, "be submitted")
-        return transition_locked(
+        transition_locked(
             locked,
             "submit",
             actor=actor,
@@ -270,8 +272,21 @@ def task_submit(*, task: Task, actor: Any, preference: int, rationale: str) -> T
             rationale=rationale,
             at=timezone.now(),
         )
+        review_slots_open(task=locked)
+        return locked
 
 
+@transaction.atomic
 def task_cancel(*, task: Task, actor: Any, reason: str) -> Task:
-    """A lead stops a task for good."""
-    return apply_transition(task, "cancel", actor=actor, reason=reason)
+    """A lead stops a task for good; its open review slots close."""
+    from reviews.services import review_slots_close
+
+    cancelled = apply_transition(task, "cancel", actor=actor, reason=reason)
+    review_slots_close(task=cancelled)
+    return cancelled
+
+
+@transaction.atomic
+def task_revise(*, task: Task, actor: Any) -> Task:
+    """The author reopens a task sent back for changes: draft again, in the next round."""
+    return apply_transition(task, "revise", actor=actor)

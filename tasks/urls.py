@@ -17,6 +17,7 @@ urlpatterns = [
     path("tasks/<int:pk>/retry/", tasks.TaskRetry.as_view(), name="task-retry"),
     path("tasks/<int:pk>/submit/", tasks.TaskSubmit.as_view(), name="task-submit"),
     path("tasks/<int:pk>/cancel/", tasks.TaskCancel.as_view(), name="task-cancel"),
+    path("tasks/<int:pk>/revise/", tasks.TaskRevise.as_view(), name="task-revise"),
     path("tasks/<int:pk>/candidates/", tasks.TaskCandidates.as_view(), name="task-candidates"),
     path("tasks/<int:pk>/history/", tasks.TaskHistory.as_view(), name="task-history"),
 ]

@@ -15,7 +15,7 @@ from marlin.fsm import available_transitions
 from marlin.permissions import ReadersAndWriters, has_role
 from marlin.roles import Role
 from tasks import selectors, services
-from tasks.models import Campaign, Candidate, Repository, Task, ValidatorResult
+from tasks.models import Campaign, Candidate, Repository, Task, TaskState, ValidatorResult
 
 MAX_PROMPT_CHARS = 50_000
 MAX_TEXT_CHARS = 20_000
@@ -41,6 +41,7 @@ class TaskOutput(serializers.ModelSerializer):
     turns = serializers.SerializerMethodField()
     validators = ValidatorResultOutput(source="validator_results", many=True)
     transitions = serializers.SerializerMethodField()
+    feedback = serializers.SerializerMethodField()
 
     class Meta:
         model = Task
@@ -59,6 +60,7 @@ class TaskOutput(serializers.ModelSerializer):
             "author_rationale",
             "validators",
             "transitions",
+            "feedback",
             "created_at",
             "updated_at",
             "submitted_at",
@@ -66,6 +68,20 @@ class TaskOutput(serializers.ModelSerializer):
 
     def get_repository(self, task: Task) -> dict[str, Any]:
         return {"id": task.repository_id, "full_name": task.repository.full_name}
+
+    def get_feedback(self, task: Task) -> list[dict[str, Any]]:
+        """Reviewers' verdicts and comments of closed rounds, without who wrote them."""
+        open_round = task.round if task.state == TaskState.IN_REVIEW else None
+        return [
+            {
+                "round": r.round,
+                "verdict": r.verdict,
+                "comments": r.comments,
+                "rationale": r.rationale,
+            }
+            for r in task.reviews.all()
+            if r.round != open_round
+        ]
 
     def get_scenario(self, task: Task) -> dict[str, str]:
         return {
@@ -203,6 +219,13 @@ class TaskSubmit(_TaskAction):
         task = services.task_submit(
             task=self.task(request, pk), actor=request.user, **data.validated_data
         )
+        return _task_response(request, task)
+
+
+class TaskRevise(_TaskAction):
+    @extend_schema(request=None, responses=TaskOutput)
+    def post(self, request: Request, pk: int) -> Response:
+        task = services.task_revise(task=self.task(request, pk), actor=request.user)
         return _task_response(request, task)
 
 

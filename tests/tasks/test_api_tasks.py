@@ -225,7 +225,7 @@ def test_task_list_runs_a_fixed_number_of_queries(api, live_campaign, django_ass
         make_task(campaign=live_campaign, author=author)
     client = api.as_user(author)
     client.get("/api/v1/me/")  # warm the role cache of this user object
-    with django_assert_num_queries(6) as three:
+    with django_assert_num_queries(7) as three:
         client.get("/api/v1/tasks/")
     for _ in range(7):
         make_task(campaign=live_campaign, author=author)
@@ -242,13 +242,13 @@ def test_candidate_list_runs_a_fixed_number_of_queries(
     services.task_generate(task=task, actor=task.author)
     generate_inline(task)
     client = api.as_user(task.author)
-    # token, roles, the task (+ its turns and results), the candidates, their validator results
-    with django_assert_num_queries(7):
+    # token, roles, the task (+ turns, results, reviews), the candidates, their validator results
+    with django_assert_num_queries(8):
         response = client.get(f"/api/v1/tasks/{task.pk}/candidates/")
     assert len(response.json()) == 4
     services.turn_add(task=task, actor=task.author, prompt="A third prompt that is long enough.")
     services.task_generate(task=task, actor=task.author)
     generate_inline(task)
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(8):
         response = client.get(f"/api/v1/tasks/{task.pk}/candidates/")
     assert len(response.json()) == 6

@@ -1,0 +1,333 @@
+"""Assignments (reviewers) and arbitrations (arbiters): thin views over the review services."""
+
+from typing import Any
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, serializers, status
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from marlin.idempotency.decorators import idempotent
+from marlin.permissions import has_role
+from marlin.roles import Role
+from reviews import selectors, services
+from reviews.models import Arbitration, Assignment, Review
+from tasks.api.tasks import MAX_TEXT_CHARS, ValidatorResultOutput
+from tasks.models import Task
+
+
+class BlindCandidateOutput(serializers.Serializer):
+    slot = serializers.CharField(source="slot.label")
+    output = serializers.CharField()
+    diff = serializers.CharField()
+    validators = ValidatorResultOutput(source="validator_results", many=True)
+
+
+class BlindTurnOutput(serializers.Serializer):
+    index = serializers.IntegerField()
+    prompt = serializers.CharField()
+    candidates = BlindCandidateOutput(many=True)
+
+
+class BlindTaskOutput(serializers.ModelSerializer):
+    """A task as reviewers and arbiters see it: no author, no model identity."""
+
+    scenario = serializers.SerializerMethodField()
+    repository = serializers.SerializerMethodField()
+    turns = BlindTurnOutput(many=True)
+
+    class Meta:
+        model = Task
+        fields = ["id", "kind", "scenario", "repository", "base_commit", "round", "turns"]
+
+    def get_scenario(self, task: Task) -> dict[str, str]:
+        return {
+            "title": task.scenario_title,
+            "description": task.scenario_description,
+            "url": task.scenario_url,
+        }
+
+    def get_repository(self, task: Task) -> dict[str, str]:
+        r = task.repository
+        return {"full_name": r.full_name, "url": r.url, "default_branch": r.default_branch}
+
+
+def rubric_of(task: Task) -> dict[str, Any]:
+    version = task.campaign.rubric_version
+    return {
+        "slug": version.rubric.slug,
+        "version": version.number,
+        "criteria": version.criteria,
+        "policy": task.campaign.policy,
+    }
+
+
+class ReviewOutput(serializers.ModelSerializer):
+    class Meta:
+        model = Review
+        fields = [
+            "id",
+            "assignment",
+            "round",
+            "scores",
+            "preference",
+            "rationale",
+            "verdict",
+            "comments",
+            "time_spent_seconds",
+            "submitted_at",
+        ]
+
+
+class AssignmentOutput(serializers.ModelSerializer):
+    task = BlindTaskOutput()
+    rubric = serializers.SerializerMethodField()
+    review = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Assignment
+        fields = ["id", "state", "round", "claimed_at", "due_at", "task", "rubric", "review"]
+
+    def get_rubric(self, assignment: Assignment) -> dict[str, Any]:
+        return rubric_of(assignment.task)
+
+    def get_review(self, assignment: Assignment) -> dict[str, Any] | None:
+        review = getattr(assignment, "review", None) if assignment.state == "submitted" else None
+        return ReviewOutput(review).data if review else None
+
+
+class ClaimInput(serializers.Serializer):
+    campaign = serializers.IntegerField(required=False, min_value=1)
+
+
+class ScoreInput(serializers.Serializer):
+    turn = serializers.IntegerField(required=False, min_value=1)
+    slot = serializers.CharField(max_length=2)
+    criterion = serializers.CharField(max_length=50)
+    score = serializers.IntegerField()
+    comment = serializers.CharField(required=False, allow_blank=True, max_length=MAX_TEXT_CHARS)
+
+
+class ReviewInput(serializers.Serializer):
+    scores = ScoreInput(many=True, allow_empty=False, max_length=2000)
+    preference = serializers.IntegerField(min_value=-3, max_value=3)
+    rationale = serializers.CharField(max_length=MAX_TEXT_CHARS)
+    verdict = serializers.ChoiceField(choices=Review.Verdict.choices)
+    comments = serializers.CharField(
+        required=False, allow_blank=True, max_length=MAX_TEXT_CHARS, default=""
+    )
+    time_spent_seconds = serializers.IntegerField(
+        required=False, min_value=0, max_value=7 * 24 * 3600
+    )
+
+
+class _ReviewerView(APIView):
+    permission_classes = [IsAuthenticated, has_role(Role.REVIEWER)]
+
+    def own(self, request: Request, pk: int) -> Assignment:
+        return generics.get_object_or_404(selectors.assignments_of(reviewer=request.user), pk=pk)
+
+    def assignment_response(self, request: Request, pk: int, status_code: int = 200) -> Response:
+        return Response(AssignmentOutput(self.own(request, pk)).data, status=status_code)
+
+
+class AssignmentNext(_ReviewerView):
+    @extend_schema(request=ClaimInput, responses={201: AssignmentOutput, 204: None})
+    def post(self, request: Request) -> Response:
+        data = ClaimInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        assignment = services.assignment_claim_next(
+            reviewer=request.user, campaign_id=data.validated_data.get("campaign")
+        )
+        if assignment is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return self.assignment_response(request, assignment.pk, status.HTTP_201_CREATED)
+
+
+class AssignmentList(generics.ListAPIView):
+    serializer_class = AssignmentOutput
+    permission_classes = [IsAuthenticated, has_role(Role.REVIEWER)]
+    filterset_fields = ["state"]
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        if getattr(self, "swagger_fake_view", False):  # schema generation has no user
+            return Assignment.objects.none()
+        return selectors.assignments_of(reviewer=self.request.user)
+
+
+class AssignmentDetail(_ReviewerView):
+    @extend_schema(responses=AssignmentOutput)
+    def get(self, request: Request, pk: int) -> Response:
+        return self.assignment_response(request, pk)
+
+
+class AssignmentReview(_ReviewerView):
+    @extend_schema(request=ReviewInput, responses={201: ReviewOutput})
+    @idempotent
+    def post(self, request: Request, pk: int) -> Response:
+        data = ReviewInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        review = services.review_submit(
+            assignment=self.own(request, pk), actor=request.user, **data.validated_data
+        )
+        return Response(ReviewOutput(review).data, status=status.HTTP_201_CREATED)
+
+
+class AssignmentRelease(_ReviewerView):
+    @extend_schema(request=None, responses=AssignmentOutput)
+    def post(self, request: Request, pk: int) -> Response:
+        services.assignment_release(assignment=self.own(request, pk), actor=request.user)
+        return self.assignment_response(request, pk)
+
+
+class ArbitrationReviewOutput(serializers.ModelSerializer):
+    reviewer = serializers.CharField(source="reviewer.username")
+
+    class Meta:
+        model = Review
+        fields = [
+            "id",
+            "round",
+            "reviewer",
+            "scores",
+            "preference",
+            "rationale",
+            "verdict",
+            "comments",
+            "submitted_at",
+        ]
+
+
+class ArbitrationOutput(serializers.ModelSerializer):
+    task = serializers.IntegerField(source="task_id")
+    arbiter = serializers.CharField(source="arbiter.username", allow_null=True, default=None)
+
+    class Meta:
+        model = Arbitration
+        fields = [
+            "id",
+            "state",
+            "task",
+            "round",
+            "disagreement",
+            "arbiter",
+            "claimed_at",
+            "decided_at",
+            "preference",
+            "scores",
+            "rationale",
+            "rubric_revision",
+            "created_at",
+        ]
+
+
+class ArbitrationDetailOutput(ArbitrationOutput):
+    task_detail = BlindTaskOutput(source="task")
+    rubric = serializers.SerializerMethodField()
+    reviews = serializers.SerializerMethodField()
+
+    class Meta(ArbitrationOutput.Meta):
+        fields = [*ArbitrationOutput.Meta.fields, "task_detail", "rubric", "reviews"]
+
+    def get_rubric(self, arbitration: Arbitration) -> dict[str, Any]:
+        return rubric_of(arbitration.task)
+
+    def get_reviews(self, arbitration: Arbitration) -> list[dict[str, Any]]:
+        reviews = [r for r in arbitration.task.reviews.all() if r.round == arbitration.round]
+        return ArbitrationReviewOutput(reviews, many=True).data
+
+
+class RubricRevisionInput(serializers.Serializer):
+    criteria = serializers.ListField(child=serializers.DictField(), required=False)
+    policy = serializers.DictField(required=False)
+    rationale = serializers.CharField(max_length=MAX_TEXT_CHARS)
+
+
+class ResolveInput(serializers.Serializer):
+    decision = serializers.ChoiceField(choices=["resolve", "send_back"])
+    preference = serializers.IntegerField(min_value=-3, max_value=3, required=False)
+    scores = ScoreInput(many=True, required=False)
+    rationale = serializers.CharField(max_length=MAX_TEXT_CHARS)
+    rubric_revision = RubricRevisionInput(required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs["decision"] == "resolve":
+            missing = [name for name in ("preference", "scores") if name not in attrs]
+            if missing:
+                raise serializers.ValidationError(
+                    {name: ["Required to resolve."] for name in missing}
+                )
+        return attrs
+
+
+class ArbitrationList(generics.ListAPIView):
+    serializer_class = ArbitrationOutput
+    permission_classes = [IsAuthenticated, has_role(Role.ARBITER, Role.LEAD, Role.AUDITOR)]
+    filterset_fields = ["state", "task"]
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        return selectors.arbitrations_visible_to(user=self.request.user)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("state", str, enum=["open", "claimed", "resolved", "sent_back"])
+        ]
+    )
+    def get(self, request: Request, *args: object, **kwargs: object) -> Response:
+        return super().get(request, *args, **kwargs)
+
+
+class _ArbitrationView(APIView):
+    permission_classes = [IsAuthenticated, has_role(Role.ARBITER)]
+
+    def visible(self, request: Request, pk: int) -> Arbitration:
+        return generics.get_object_or_404(
+            selectors.arbitrations_visible_to(user=request.user), pk=pk
+        )
+
+    def detail_response(self, request: Request, pk: int) -> Response:
+        arbitration = generics.get_object_or_404(
+            selectors.arbitration_detail(user=request.user), pk=pk
+        )
+        return Response(ArbitrationDetailOutput(arbitration).data)
+
+
+class ArbitrationDetail(_ArbitrationView):
+    permission_classes = [IsAuthenticated, has_role(Role.ARBITER, Role.LEAD, Role.AUDITOR)]
+
+    @extend_schema(responses=ArbitrationDetailOutput)
+    def get(self, request: Request, pk: int) -> Response:
+        return self.detail_response(request, pk)
+
+
+class ArbitrationClaim(_ArbitrationView):
+    @extend_schema(request=None, responses=ArbitrationDetailOutput)
+    def post(self, request: Request, pk: int) -> Response:
+        services.arbitration_claim(arbitration=self.visible(request, pk), actor=request.user)
+        return self.detail_response(request, pk)
+
+
+class ArbitrationResolve(_ArbitrationView):
+    @extend_schema(request=ResolveInput, responses=ArbitrationDetailOutput)
+    @idempotent
+    def post(self, request: Request, pk: int) -> Response:
+        data = ResolveInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        arbitration = self.visible(request, pk)
+        if values["decision"] == "send_back":
+            services.arbitration_send_back(
+                arbitration=arbitration, actor=request.user, rationale=values["rationale"]
+            )
+        else:
+            services.arbitration_resolve(
+                arbitration=arbitration,
+                actor=request.user,
+                preference=values["preference"],
+                scores=values["scores"],
+                rationale=values["rationale"],
+                rubric_revision=values.get("rubric_revision"),
+            )
+        return self.detail_response(request, pk)

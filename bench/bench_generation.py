@@ -216,6 +216,23 @@ def cpu_times() -> tuple[int, int]:
     return sum(values) - idle, sum(values)
 
 
+def wait_for_quiet(max_wait: float, *, busy_below: float = 0.15) -> float:
+    """Waits (up to `max_wait` s) for a second in which all CPUs are mostly idle; returns the wait.
+
+    The machine may be shared: a run that starts while something else is busy measures both.
+    """
+    started = time.monotonic()
+    while time.monotonic() - started < max_wait:
+        busy, total = cpu_times()
+        time.sleep(1)
+        busy_after, total_after = cpu_times()
+        if (busy_after - busy) / max(total_after - total, 1) < busy_below:
+            break
+    else:
+        log(f"warning: the machine was still busy after {max_wait:.0f} s; measuring anyway")
+    return time.monotonic() - started
+
+
 class CpuMeter:
     """CPU used between start() and stop(): busy share of all CPUs, seconds per process tree."""
 
@@ -235,6 +252,7 @@ class CpuMeter:
         # Whatever else ran on the machine meanwhile (it competes for the same CPUs).
         self.seconds["other"] = (busy - self._busy) / _CLK_TCK - sum(self.seconds.values())
         self.busy = (busy - self._busy) / max(total - self._total, 1)
+        self.other_share = self.seconds["other"] * _CLK_TCK / max(total - self._total, 1)
 
 
 # ------------------------------------------------------------------- data --
@@ -403,10 +421,12 @@ def one_run(
     latency: float,
     name: str,
     cpu_roots: dict[str, int],
+    quiet_wait: float,
 ) -> dict[str, Any]:
     campaign, created = create_tasks(fixture, tasks, name)
     expected = 2 * tasks
     timeout = max(60.0, 20 * expected * latency / concurrency)
+    waited = wait_for_quiet(quiet_wait)
     meter = CpuMeter(cpu_roots)
     first_dispatch, send_s = generate_burst(fixture, created, meter)
     wait_until_settled(campaign, expected, timeout)
@@ -414,6 +434,9 @@ def one_run(
     figures = run_figures(campaign, first_dispatch, concurrency, latency)
     figures["dispatch_s"] = round(send_s, 3)
     figures["cpu_busy"] = round(meter.busy, 3)
+    # Share of all CPUs used by processes other than these (zero on an otherwise idle machine).
+    figures["cpu_other"] = round(meter.other_share, 3)
+    figures["quiet_wait_s"] = round(waited, 1)
     figures["cpu_ms_per_job"] = {
         name: round(seconds * 1000 / expected, 2) for name, seconds in meter.seconds.items()
     }
@@ -447,6 +470,7 @@ def measure_concurrency(
             latency=options.latency,
             name=f"warm-up C={concurrency}",
             cpu_roots=roots,
+            quiet_wait=options.quiet_wait,
         )
         for repeat in range(1, options.repeats + 1):
             run = one_run(
@@ -456,6 +480,7 @@ def measure_concurrency(
                 latency=options.latency,
                 name=f"C={concurrency} run {repeat}",
                 cpu_roots=roots,
+                quiet_wait=options.quiet_wait,
             )
             runs.append(run)
             log(
@@ -481,7 +506,7 @@ def measure_concurrency(
 def markdown(report: dict[str, Any]) -> str:
     header = (
         "| C | candidates | wall s | throughput /s | ideal /s | fraction | overhead median ms "
-        "| overhead p95 ms | slot overhead ms | e2e median s | CPU busy |"
+        "| overhead p95 ms | slot overhead ms | e2e median s | CPU busy | CPU others |"
     )
     lines = [
         f"Generation throughput: {report['candidates']} candidates, fake server latency "
@@ -501,9 +526,27 @@ def markdown(report: dict[str, Any]) -> str:
             f"| {result['concurrency']} | {m['candidates']:.0f} | {m['wall_s']:.2f} "
             f"| {m['throughput_per_s']:.1f} | {m['ideal_per_s']:.0f} | {m['fraction_of_ideal']:.2f} "
             f"| {m['overhead_median_ms']:.1f} | {m['overhead_p95_ms']:.1f} "
-            f"| {m['slot_overhead_ms']:.1f} | {m['e2e_median_s']:.2f} | {m['cpu_busy']:.0%} |"
+            f"| {m['slot_overhead_ms']:.1f} | {m['e2e_median_s']:.2f} | {m['cpu_busy']:.0%} "
+            f"| {m['cpu_other']:.0%} |"
         )
-    lines.append("")
+    names = list(report["results"][0]["median"]["cpu_ms_per_job"])
+    cpu_header = "| C | " + " | ".join(names) + " | cold start: first 4C candidates, fraction |"
+    lines += ["", "CPU ms per candidate, by process tree:", "", cpu_header]
+    lines.append("|" + "---|" * (cpu_header.count("|") - 1))
+    for result in report["results"]:
+        cpu = result["median"]["cpu_ms_per_job"]
+        lines.append(
+            f"| {result['concurrency']} | "
+            + " | ".join(f"{cpu[name]:.1f}" for name in names)
+            + f" | {result['warmup']['fraction_of_ideal']:.2f} |"
+        )
+    lines += [
+        "",
+        "overhead = (updated_at - claimed_at) - latency_ms per candidate; slot overhead = "
+        "C * wall / N - latency (everything a pool process spends per job besides the provider); "
+        "CPU others = share of the CPUs used by unrelated processes during the run.",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -513,6 +556,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[4, 8, 16])
     parser.add_argument("--latency", type=float, default=0.2, help="fake server, seconds")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=120,
+        help="before each run, wait up to this many seconds for the CPUs to be idle",
+    )
     parser.add_argument("--unsafe-pg", action="store_true", help="PostgreSQL with fsync off")
     parser.add_argument(
         "--settings", default="marlin.settings", help="settings module of the bench and worker"

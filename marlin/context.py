@@ -85,15 +85,23 @@ def audit_reason(reason: str | None) -> contextlib.AbstractContextManager[Operat
     return _amend(reason=reason)
 
 
+def audit_insert(
+    action: str, *, object_type: str, reason: str | None = None
+) -> contextlib.AbstractContextManager[Operation]:
+    """Name the rows of `object_type` inserted in the block (their ids do not exist yet)."""
+    changes: dict[str, Any] = {"action": action, "action_object": f"{object_type}:*"}
+    if reason is not None:  # otherwise keep the reason of the surrounding block
+        changes["reason"] = reason
+    return _amend(**changes)
+
+
 def audit_action(
     action: str, *, object_type: str, object_id: Any, reason: str | None = None, actor: Any = None
 ) -> contextlib.AbstractContextManager[Operation]:
     """Name the change of one object (e.g. `task.submitted`) instead of a plain `task.updated`."""
-    changes: dict[str, Any] = {
-        "action": action,
-        "action_object": f"{object_type}:{object_id}",
-        "reason": reason,
-    }
+    changes: dict[str, Any] = {"action": action, "action_object": f"{object_type}:{object_id}"}
+    if reason is not None:  # otherwise keep the reason of the surrounding block
+        changes["reason"] = reason
     if actor is not None:
         changes.update(actor_id=actor.pk, actor_label=actor.get_username())
     return _amend(**changes)

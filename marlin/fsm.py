@@ -66,6 +66,7 @@ _IRREGULAR = {
     "generate": "generation_started",
     "retry": "retried",
     "cancel": "cancelled",
+    "succeed": "generated",
     "request_changes": "changes_requested",
     "escalate": "escalated",
     "reject": "rejected",

@@ -10,6 +10,7 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
+from marlin.context import audit_insert
 from marlin.errors import Conflict
 from marlin.fsm import transition_locked
 from reviews.agreement import ReviewData, decide_round
@@ -239,19 +240,20 @@ def review_submit(
     expected = expected_score_keys(task, version)
     single_turn = len({key[0] for key in expected}) == 1
     normalised = validate_scores(scores, expected, single_turn=single_turn)
-    review = Review.objects.create(
-        assignment=locked,
-        task=task,
-        round=locked.round,
-        reviewer=actor,
-        rubric_version=version,
-        scores=normalised,
-        preference=preference,
-        rationale=rationale,
-        verdict=verdict,
-        comments=comments,
-        time_spent_seconds=time_spent_seconds,
-    )
+    with audit_insert("review.submitted", object_type="reviews.review"):
+        review = Review.objects.create(
+            assignment=locked,
+            task=task,
+            round=locked.round,
+            reviewer=actor,
+            rubric_version=version,
+            scores=normalised,
+            preference=preference,
+            rationale=rationale,
+            verdict=verdict,
+            comments=comments,
+            time_spent_seconds=time_spent_seconds,
+        )
     now = timezone.now()
     transition_locked(locked, "submit", actor=actor, at=now)
     transition_locked(

@@ -9,7 +9,7 @@ from django.db import IntegrityError, transaction
 from rest_framework.exceptions import ValidationError
 from rest_framework.settings import api_settings
 
-from marlin.context import audit_reason
+from marlin.context import audit_insert, audit_reason
 from rubrics.models import Rubric, RubricRevision, RubricVersion
 from rubrics.selectors import rubric_latest_version
 
@@ -203,20 +203,21 @@ def rubric_revise(
             policy=new_policy,
             created_by=actor,
         )
-        return RubricRevision.objects.create(
-            rubric=locked,
-            from_version=current,
-            to_version=version,
-            changed_by=actor,
-            rationale=rationale,
-            diff=diff,
-            source=(
-                RubricRevision.Source.MANUAL
-                if arbitration_id is None
-                else RubricRevision.Source.ARBITRATION
-            ),
-            arbitration_id=arbitration_id,
-        )
+        with audit_insert("rubric.revised", object_type="rubrics.rubricrevision"):
+            return RubricRevision.objects.create(
+                rubric=locked,
+                from_version=current,
+                to_version=version,
+                changed_by=actor,
+                rationale=rationale,
+                diff=diff,
+                source=(
+                    RubricRevision.Source.MANUAL
+                    if arbitration_id is None
+                    else RubricRevision.Source.ARBITRATION
+                ),
+                arbitration_id=arbitration_id,
+            )
 
 
 CODE_CHANGE_CRITERIA = [

@@ -116,3 +116,13 @@ def test_every_domain_table_has_the_audit_trigger():
     expected = {model._meta.db_table for model in audited_models()}
     assert {"tasks_repository", "accounts_user", "accounts_user_groups", "auth_group"} <= expected
     assert expected <= with_trigger
+
+
+def test_a_named_insert_carries_its_action():
+    from marlin.context import audit_insert
+
+    with audit_insert("repository.imported", object_type="tasks.repository"):
+        repository = Repository.objects.create(full_name="a/b", url="https://example.org/a/b")
+    Repository.objects.filter(pk=repository.pk).update(language="C")
+    actions = [e.action for e in events_for(repository)]
+    assert actions == ["repository.imported", "repository.updated"]

@@ -310,3 +310,38 @@ def test_assignment_detail_and_review_submit_run_a_fixed_number_of_queries(
 # turns, candidates, their validator results. Submit: the same reads for the assignment,
 # then locks, the review, the transitions and their audit context, the round count.
 EXPECTED_QUERIES = (6, 21)
+
+
+def test_the_trail_names_what_happened_in_review(api, live_campaign):
+    from marlin.audit.models import AuditEvent
+
+    task = task_in_review(live_campaign)
+    review_round(api, task, reviewers(3), [review_body(task, preference=p) for p in (-2, 2, -1)])
+    arbitration = Arbitration.objects.get(task=task)
+    arbiter = api.as_user(UserFactory(roles=["arbiter"]))
+    arbiter.post(
+        f"/api/v1/arbitrations/{arbitration.pk}/resolve/",
+        {
+            "decision": "resolve",
+            "preference": -1,
+            "scores": score_sheet(task),
+            "rationale": "A is right.",
+            "rubric_revision": {
+                "policy": {"max_score_spread": 2},
+                "rationale": "Two points is honest doubt.",
+            },
+        },
+        format="json",
+    )
+    actions = set(AuditEvent.objects.values_list("action", flat=True))
+    assert {
+        "review.submitted",
+        "assignment.submitted",
+        "task.escalated",
+        "arbitration.resolved",
+        "task.resolved",
+        "rubric.revised",
+        "candidate.generated",
+    } <= actions
+    revised = AuditEvent.objects.get(action="rubric.revised")
+    assert revised.reason == "Two points is honest doubt."

@@ -216,7 +216,7 @@ def test_history_tells_the_tasks_story_in_order(api, live_campaign):
     lead_view = (
         api.as_user(UserFactory(roles=["lead"])).get(f"/api/v1/tasks/{task.pk}/history/").json()
     )
-    assert "candidate.succeeded" in [e["action"] for e in lead_view]
+    assert "candidate.generated" in [e["action"] for e in lead_view]
 
 
 def test_task_list_runs_a_fixed_number_of_queries(api, live_campaign, django_assert_num_queries):

@@ -59,7 +59,7 @@ def assert_stored_exactly_once(task_ids, *, per_task):
     assert candidates.count() == per_task * len(task_ids)
     assert set(candidates.values_list("state", flat=True)) == {CandidateState.SUCCEEDED}
     stores = (
-        AuditEvent.objects.filter(object_type="tasks.candidate", action="candidate.succeeded")
+        AuditEvent.objects.filter(object_type="tasks.candidate", action="candidate.generated")
         .filter(object_id__in=[str(pk) for pk in candidates.values_list("pk", flat=True)])
         .values("object_id")
         .annotate(n=Count("id"))

@@ -65,7 +65,7 @@ def test_a_duplicated_job_stores_one_answer(live_campaign):
     assert generation.run_candidate(candidate_id) == "succeeded"
     assert generation.run_candidate(candidate_id) == "skipped"
     succeeded = AuditEvent.objects.filter(
-        object_type="tasks.candidate", object_id=str(candidate_id), action="candidate.succeeded"
+        object_type="tasks.candidate", object_id=str(candidate_id), action="candidate.generated"
     )
     assert succeeded.count() == 1
 

@@ -78,6 +78,7 @@ _IRREGULAR = {
     "claim": "claimed",
     "reopen": "reopened",
     "fill": "filled",
+    "pay": "paid",
 }
 
 

@@ -154,11 +154,18 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "marlin.schema.add_error_responses",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "TaskStateEnum": "tasks.models.TaskState",
         "CandidateStateEnum": "tasks.models.CandidateState",
         "AssignmentStateEnum": "reviews.models.AssignmentState",
         "ArbitrationStateEnum": "reviews.models.ArbitrationState",
+        "TaskKindEnum": "tasks.models.Task.Kind",
+        "WorkLogStateEnum": "reviews.models.WorkLogState",
+        "WorkLogKindEnum": "reviews.models.WorkLogKind",
     },
 }
 
@@ -225,6 +232,7 @@ REPLAY_RECORD_TO = env_str("REPLAY_RECORD_TO", "") or None
 CELERY_BEAT_SCHEDULE = {
     "expire-review-assignments": {"task": "reviews.expire_assignments", "schedule": 60.0},
     "prune-idempotency-keys": {"task": "idempotency.prune", "schedule": 3600.0},
+    "seal-audit-trail": {"task": "audit.seal", "schedule": 10.0},
     "sweep-stuck-candidates": {
         "task": "tasks.sweep_stuck_candidates",
         "schedule": float(env_int("GENERATION_SWEEP_EVERY_SECONDS", 30)),

@@ -11,6 +11,7 @@ api_v1 = [
     path("", include("tasks.urls")),
     path("", include("rubrics.urls")),
     path("", include("reviews.urls")),
+    path("", include("marlin.audit.urls")),
 ]
 
 urlpatterns = [

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 from django_fsm import FSMField, FSMModelMixin, transition
 
+from marlin.roles import Role, user_has_role
 from tasks.models import Task
 
 
@@ -255,3 +256,79 @@ class Outcome(models.Model):
 
     def __str__(self) -> str:
         return f"Outcome of task {self.task_id} ({self.method})"
+
+
+class WorkLogState(models.TextChoices):
+    EARNED = "earned"
+    APPROVED = "approved"
+    PAID = "paid"
+
+
+def _is_lead(entry: "WorkLog", user: object) -> bool:
+    return user_has_role(user, Role.LEAD)
+
+
+class WorkLogKind(models.TextChoices):
+    AUTHORED = "authored"
+    REVIEW = "review"
+    ARBITRATION = "arbitration"
+
+
+class WorkLog(FSMModelMixin, models.Model):
+    """One completed piece of work and what it earns at the campaign's rate: earned → approved → paid."""
+
+    Kind = WorkLogKind
+
+    person = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="work_log"
+    )
+    campaign = models.ForeignKey(
+        "tasks.Campaign", on_delete=models.PROTECT, related_name="work_log"
+    )
+    task = models.ForeignKey(Task, on_delete=models.PROTECT, related_name="work_log")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    review = models.OneToOneField(
+        Review, null=True, blank=True, on_delete=models.PROTECT, related_name="work_log"
+    )
+    arbitration = models.OneToOneField(
+        Arbitration, null=True, blank=True, on_delete=models.PROTECT, related_name="work_log"
+    )
+    amount_cents = models.PositiveIntegerField()
+    time_spent_seconds = models.PositiveIntegerField(
+        null=True, blank=True, help_text="active time the client reported, where it did"
+    )
+    elapsed_seconds = models.PositiveIntegerField(
+        null=True, blank=True, help_text="wall-clock time from claim (or creation) to submission"
+    )
+    state = FSMField(default=WorkLogState.EARNED, choices=WorkLogState.choices, protected=True)
+    earned_at = models.DateTimeField()
+    approved_at = models.DateTimeField(null=True, blank=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            # The author earns once per task, however many rounds it took.
+            models.UniqueConstraint(
+                fields=["task"], condition=models.Q(kind="authored"), name="work_log_one_authored"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["person", "-id"], name="work_log_person"),
+            models.Index(fields=["campaign", "state"], name="work_log_campaign_state"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} by {self.person_id} on task {self.task_id}: {self.amount_cents}c"
+
+    @transition(
+        field=state, source=[WorkLogState.EARNED], target=WorkLogState.APPROVED, permission=_is_lead
+    )
+    def approve(self, *, at: datetime) -> None:
+        self.approved_at = at
+
+    @transition(
+        field=state, source=[WorkLogState.APPROVED], target=WorkLogState.PAID, permission=_is_lead
+    )
+    def pay(self, *, at: datetime) -> None:
+        self.paid_at = at

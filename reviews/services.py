@@ -12,7 +12,7 @@ from rest_framework.exceptions import ValidationError
 
 from marlin.context import audit_insert
 from marlin.errors import Conflict
-from marlin.fsm import transition_locked
+from marlin.fsm import apply_transition, transition_locked
 from reviews.agreement import ReviewData, decide_round
 from reviews.models import (
     Arbitration,
@@ -23,6 +23,7 @@ from reviews.models import (
     Review,
     ReviewSlot,
     SlotState,
+    WorkLog,
 )
 from rubrics.models import RubricVersion
 from tasks.models import Task, TaskState
@@ -256,6 +257,15 @@ def review_submit(
         )
     now = timezone.now()
     transition_locked(locked, "submit", actor=actor, at=now)
+    worklog_record(
+        person=actor,
+        task=task,
+        kind=WorkLog.Kind.REVIEW,
+        review=review,
+        time_spent_seconds=time_spent_seconds,
+        started_at=locked.claimed_at,
+        at=now,
+    )
     transition_locked(
         ReviewSlot.objects.select_for_update().get(pk=locked.slot_id), "fill", actor=None
     )
@@ -277,6 +287,7 @@ def _close_round(task: Task, version: RubricVersion) -> None:
         transition_locked(task, "reject", actor=None, reason=reason)
     elif decision.kind == "consensus":
         transition_locked(task, "complete", actor=None, reason=reason)
+        _author_earns(task)
         Outcome.objects.create(
             task=task,
             round=task.round,
@@ -370,6 +381,8 @@ def arbitration_resolve(
         at=timezone.now(),
     )
     transition_locked(task, "resolve", actor=actor, reason=rationale)
+    _author_earns(task)
+    _arbiter_earns(locked, task)
     Outcome.objects.create(
         task=task,
         round=locked.round,
@@ -392,4 +405,74 @@ def arbitration_send_back(*, arbitration: Arbitration, actor: Any, rationale: st
         locked, "send_back", actor=actor, reason=rationale, rationale=rationale, at=timezone.now()
     )
     transition_locked(task, "send_back", actor=actor, reason=rationale)
+    _arbiter_earns(locked, task)
     return locked
+
+
+_RATES = {
+    WorkLog.Kind.AUTHORED: "author_rate_cents",
+    WorkLog.Kind.REVIEW: "review_rate_cents",
+    WorkLog.Kind.ARBITRATION: "arbitration_rate_cents",
+}
+
+
+def worklog_record(
+    *,
+    person: Any,
+    task: Task,
+    kind: str,
+    at: Any,
+    started_at: Any = None,
+    time_spent_seconds: int | None = None,
+    review: Review | None = None,
+    arbitration: Arbitration | None = None,
+) -> WorkLog:
+    """Records earned work at the campaign's rate for its kind; call inside the earning transaction."""
+    elapsed = None
+    if started_at is not None:
+        elapsed = max(0, int((at - started_at).total_seconds()))
+    with audit_insert("worklog.earned", object_type="reviews.worklog"):
+        return WorkLog.objects.create(
+            person=person,
+            campaign=task.campaign,
+            task=task,
+            kind=kind,
+            review=review,
+            arbitration=arbitration,
+            amount_cents=getattr(task.campaign, _RATES[WorkLog.Kind(kind)]),
+            time_spent_seconds=time_spent_seconds,
+            elapsed_seconds=elapsed,
+            earned_at=at,
+        )
+
+
+def _author_earns(task: Task) -> None:
+    # Time for the author: from the task's creation to its last submission (every round).
+    worklog_record(
+        person=task.author,
+        task=task,
+        kind=WorkLog.Kind.AUTHORED,
+        started_at=task.created_at,
+        at=task.submitted_at or timezone.now(),
+    )
+
+
+def _arbiter_earns(arbitration: Arbitration, task: Task) -> None:
+    worklog_record(
+        person=arbitration.arbiter,
+        task=task,
+        kind=WorkLog.Kind.ARBITRATION,
+        arbitration=arbitration,
+        started_at=arbitration.claimed_at,
+        at=arbitration.decided_at or timezone.now(),
+    )
+
+
+def worklog_approve(*, entry: WorkLog, actor: Any) -> WorkLog:
+    """A lead approves earned work for payment."""
+    return apply_transition(entry, "approve", actor=actor, at=timezone.now())
+
+
+def worklog_pay(*, entry: WorkLog, actor: Any) -> WorkLog:
+    """A lead marks approved work as paid."""
+    return apply_transition(entry, "pay", actor=actor, at=timezone.now())

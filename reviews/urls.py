@@ -1,6 +1,6 @@
 from django.urls import path
 
-from reviews import api
+from reviews import api, api_results
 
 urlpatterns = [
     path("assignments/", api.AssignmentList.as_view(), name="assignment-list"),
@@ -18,4 +18,23 @@ urlpatterns = [
         api.ArbitrationResolve.as_view(),
         name="arbitration-resolve",
     ),
+]
+
+urlpatterns += [
+    path(
+        "campaigns/<int:pk>/leaderboard/",
+        api_results.CampaignLeaderboard.as_view(),
+        name="campaign-leaderboard",
+    ),
+    path(
+        "campaigns/<int:pk>/agreement/",
+        api_results.CampaignAgreement.as_view(),
+        name="campaign-agreement",
+    ),
+    path(
+        "campaigns/<int:pk>/export/", api_results.CampaignExport.as_view(), name="campaign-export"
+    ),
+    path("payouts/", api_results.PayoutList.as_view(), name="payout-list"),
+    path("payouts/<int:pk>/approve/", api_results.PayoutApprove.as_view(), name="payout-approve"),
+    path("payouts/<int:pk>/pay/", api_results.PayoutPay.as_view(), name="payout-pay"),
 ]

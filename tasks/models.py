@@ -169,6 +169,14 @@ class Task(FSMModelMixin, models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
+    source_task = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="reruns",
+        help_text="the task of an earlier campaign whose prompts this one reruns",
+    )
 
     class Meta:
         ordering = ["-id"]

@@ -290,3 +290,68 @@ def task_cancel(*, task: Task, actor: Any, reason: str) -> Task:
 def task_revise(*, task: Task, actor: Any) -> Task:
     """The author reopens a task sent back for changes: draft again, in the next round."""
     return apply_transition(task, "revise", actor=actor)
+
+
+@transaction.atomic
+def campaign_rerun(
+    *, actor: Any, campaign: Campaign, name: str, model_versions: Sequence[ModelVersion]
+) -> Campaign:
+    """A new campaign on the same prompts and rubric version, over other model versions.
+
+    Every completed task of the first campaign becomes a draft task of the new one, by the same
+    author, with every turn's prompt in order and a link to its source; the authors generate
+    and submit them as usual.
+    """
+    rerun = campaign_create(
+        actor=actor,
+        name=name,
+        rubric_version=campaign.rubric_version,
+        model_versions=model_versions,
+        reviewers_per_task=campaign.reviewers_per_task,
+        policy_override=campaign.policy_override,
+        validators=campaign.validators,
+        author_rate_cents=campaign.author_rate_cents,
+        review_rate_cents=campaign.review_rate_cents,
+        arbitration_rate_cents=campaign.arbitration_rate_cents,
+        review_timeout_minutes=campaign.review_timeout_minutes,
+        deadline=campaign.deadline,
+        rerun_of=campaign,
+    )
+    sources = list(
+        Task.objects.filter(campaign=campaign, state=TaskState.COMPLETED)
+        .prefetch_related("turns")
+        .order_by("id")
+    )
+    tasks = Task.objects.bulk_create(
+        Task(
+            campaign=rerun,
+            author_id=source.author_id,
+            repository_id=source.repository_id,
+            base_commit=source.base_commit,
+            kind=source.kind,
+            scenario_title=source.scenario_title,
+            scenario_description=source.scenario_description,
+            scenario_url=source.scenario_url,
+            source_task=source,
+        )
+        for source in sources
+    )
+    # Balanced as task_create balances them: the model versions take turns at label A.
+    versions = list(rerun.model_versions.order_by("pk"))
+    turns: list[Turn] = []
+    slots: list[TaskSlot] = []
+    for n, (source, task) in enumerate(zip(sources, tasks, strict=True)):
+        first = versions[n % len(versions)]
+        rest = [v for v in versions if v.pk != first.pk]
+        random.shuffle(rest)
+        slots.extend(
+            TaskSlot(task=task, model_version=version, label=SLOT_LABELS[i])
+            for i, version in enumerate([first, *rest])
+        )
+        turns.extend(
+            Turn(task=task, index=turn.index, prompt=turn.prompt)
+            for turn in sorted(source.turns.all(), key=lambda t: t.index)
+        )
+    TaskSlot.objects.bulk_create(slots)
+    Turn.objects.bulk_create(turns)
+    return rerun

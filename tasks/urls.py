@@ -1,5 +1,6 @@
 from django.urls import path
 
+from marlin.audit.api import TaskHistory
 from tasks.api import catalogue, repositories, tasks
 
 urlpatterns = [
@@ -10,6 +11,7 @@ urlpatterns = [
     path("model-versions/", catalogue.ModelVersionListCreate.as_view(), name="model-version-list"),
     path("campaigns/", catalogue.CampaignListCreate.as_view(), name="campaign-list"),
     path("campaigns/<int:pk>/", catalogue.CampaignDetail.as_view(), name="campaign-detail"),
+    path("campaigns/<int:pk>/rerun/", catalogue.CampaignRerun.as_view(), name="campaign-rerun"),
     path("tasks/", tasks.TaskListCreate.as_view(), name="task-list"),
     path("tasks/<int:pk>/", tasks.TaskDetail.as_view(), name="task-detail"),
     path("tasks/<int:pk>/turns/", tasks.TurnCreate.as_view(), name="task-turns"),
@@ -19,5 +21,5 @@ urlpatterns = [
     path("tasks/<int:pk>/cancel/", tasks.TaskCancel.as_view(), name="task-cancel"),
     path("tasks/<int:pk>/revise/", tasks.TaskRevise.as_view(), name="task-revise"),
     path("tasks/<int:pk>/candidates/", tasks.TaskCandidates.as_view(), name="task-candidates"),
-    path("tasks/<int:pk>/history/", tasks.TaskHistory.as_view(), name="task-history"),
+    path("tasks/<int:pk>/history/", TaskHistory.as_view(), name="task-history"),
 ]

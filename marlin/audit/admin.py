@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from marlin.admin import ReadOnlyAdmin
-from marlin.audit.models import AuditEvent
+from marlin.audit.models import AuditEvent, AuditRead
 
 
 @admin.register(AuditEvent)
@@ -21,3 +21,12 @@ class AuditEventAdmin(ReadOnlyAdmin):
     list_filter = ["origin", "object_type"]
     search_fields = ["action", "object_id", "request_id", "actor"]
     show_full_result_count = False
+
+
+@admin.register(AuditRead)
+class AuditReadAdmin(ReadOnlyAdmin):
+    """Who read the trail: written by the auditor endpoints, never edited."""
+
+    list_display = ["id", "at", "reader", "path", "object_type", "object_id"]
+    list_select_related = ["reader"]
+    search_fields = ["path", "object_type", "object_id", "reader__username"]

@@ -21,7 +21,7 @@ from marlin import context
 
 # Apps whose every model is audited, plus single models of third-party apps.
 AUDITED_APPS = {"accounts", "tasks", "reviews", "rubrics"}
-AUDITED_MODELS = {"auth.group"}
+AUDITED_MODELS = {"auth.group", "audit.auditread"}
 # Columns whose values never enter the trail (only the fact that they changed).
 HIDDEN_COLUMNS: dict[str, set[str]] = {"accounts.user": {"password"}}
 

@@ -36,7 +36,11 @@ def idempotent(view_method: ViewMethod[_V, _P]) -> ViewMethod[_V, _P]:
     - the key was used with another body, method or path: 422, the view does not run;
     - the key's first request has finished: its stored status and body are returned with
       `Idempotent-Replayed: true`, the view does not run;
-    - the key's first request is still running: 409, the view does not run;
+    - the key's first request is still running: the request waits for it (requests with one
+      key run one at a time, under a PostgreSQL advisory lock on (user, key)) and then gets its
+      answer as above, or runs the view if the first left nothing stored; after
+      IDEMPOTENCY_WAIT_SECONDS (default 10) it gets a 409 instead. A record left in flight by a
+      request that died is a 409 at once;
     - the key is new: the view runs. A response it returns with a status below 500 is stored
       (a second short write, after the view's own transactions have committed). A 5xx response,
       or any exception the view raises (including DRF's 400/403/404/409 APIExceptions, turned
@@ -59,22 +63,24 @@ def idempotent(view_method: ViewMethod[_V, _P]) -> ViewMethod[_V, _P]:
             raise ValidationError({HEADER: ["Use 1 to 255 printable ASCII characters."]})
         method, path = request.method or "", request.get_full_path()
         fingerprint = services.request_fingerprint(_body(request))
-        record, created = services.claim(
-            user_id=request.user.pk, key=key, method=method, path=path, fingerprint=fingerprint
-        )
-        if not created:
-            return _answer_again(record, (method, path, fingerprint))
-        try:
-            response = view_method(view, request, *args, **kwargs)
-        except BaseException:
-            services.release(record)
-            raise
-        if response.status_code >= 500:
-            services.release(record)
-        else:
-            services.complete(record, status_code=response.status_code, body=response.data)
-        return response
+        with services.key_lock(user_id=request.user.pk, key=key):
+            record, created = services.claim(
+                user_id=request.user.pk, key=key, method=method, path=path, fingerprint=fingerprint
+            )
+            if not created:
+                return _answer_again(record, (method, path, fingerprint))
+            try:
+                response = view_method(view, request, *args, **kwargs)
+            except BaseException:
+                services.release(record)
+                raise
+            if response.status_code >= 500:
+                services.release(record)
+            else:
+                services.complete(record, status_code=response.status_code, body=response.data)
+            return response
 
+    wrapper.idempotent = True  # type: ignore[attr-defined]  # read by marlin.schema
     return wrapper
 
 

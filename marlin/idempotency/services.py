@@ -3,13 +3,16 @@
 import hashlib
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 
+from marlin.errors import Conflict
 from marlin.idempotency.models import IdempotencyRecord
 
 logger = logging.getLogger("marlin.idempotency")
@@ -25,6 +28,43 @@ def request_fingerprint(body: bytes) -> str:
     except ValueError:
         canonical = body
     return hashlib.sha256(canonical).hexdigest()
+
+
+def _lock_id(user_id: int, key: str) -> int:
+    digest = hashlib.sha256(f"idempotency:{user_id}:{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+@contextmanager
+def key_lock(*, user_id: int, key: str) -> Iterator[None]:
+    """Holds a PostgreSQL session advisory lock on (user, key) for the block.
+
+    Requests with the same key then run one after the other: a duplicate sent while the first
+    is still running waits for it (up to IDEMPOTENCY_WAIT_SECONDS, default 10; then 409) and
+    finds its stored answer, instead of answering 409 at once. A session lock, not a
+    transaction's, so the view's own transactions commit as usual while it is held.
+    """
+    lock_id = _lock_id(user_id, key)
+    wait_ms = int(getattr(settings, "IDEMPOTENCY_WAIT_SECONDS", 10) * 1000)
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SELECT current_setting('lock_timeout')")
+            (previous,) = cursor.fetchone()
+            cursor.execute("SELECT set_config('lock_timeout', %s, true)", [f"{wait_ms}ms"])
+            cursor.execute("SELECT pg_advisory_lock(%s)", [lock_id])
+            cursor.execute("SELECT set_config('lock_timeout', %s, true)", [previous])
+    except OperationalError as exc:
+        if getattr(exc.__cause__, "sqlstate", None) != "55P03":  # lock_not_available
+            raise
+        raise Conflict("A request with this Idempotency-Key is still in progress.") from None
+    try:
+        yield
+    finally:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [lock_id])
+        except DatabaseError:  # a broken connection: its session, and the lock, are gone
+            logger.warning("could not unlock idempotency key lock %s", lock_id, exc_info=True)
 
 
 def claim(

@@ -171,3 +171,28 @@ class CampaignDetail(generics.RetrieveAPIView):
 
     def get_queryset(self):  # type: ignore[no-untyped-def]
         return selectors.campaigns()
+
+
+class RerunInput(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    model_versions = serializers.SlugRelatedField(
+        slug_field="slug", many=True, queryset=ModelVersion.objects.all()
+    )
+
+
+class CampaignRerun(generics.GenericAPIView):
+    """Same prompts (every completed task, every turn), same rubric version, other model versions."""
+
+    permission_classes = [IsAuthenticated, has_role(Role.LEAD)]
+    serializer_class = RerunInput
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        return selectors.campaigns()
+
+    @extend_schema(request=RerunInput, responses={201: CampaignOutput})
+    def post(self, request: Request, pk: int) -> Response:
+        source = self.get_object()
+        data = RerunInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        rerun = services.campaign_rerun(actor=request.user, campaign=source, **data.validated_data)
+        return Response(CampaignOutput(selectors.campaigns().get(pk=rerun.pk)).data, status=201)

@@ -39,7 +39,10 @@ class RepositoryListCreate(ReadersAndWriters, generics.ListAPIView):
     write_roles = (Role.LEAD,)
 
     def get_queryset(self):  # type: ignore[no-untyped-def]
-        return selectors.repositories_search(search=self.request.query_params.get("search"))
+        search = self.request.query_params.get("search")
+        if search and "\x00" in search:  # PostgreSQL refuses NUL in text: a 400, not a 500
+            raise serializers.ValidationError({"search": ["Null characters are not allowed."]})
+        return selectors.repositories_search(search=search)
 
     @extend_schema(
         parameters=[

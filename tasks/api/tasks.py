@@ -2,7 +2,6 @@
 
 from typing import Any
 
-from django.db.models import Q
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.permissions import IsAuthenticated
@@ -10,7 +9,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from marlin.audit.models import AuditEvent
 from marlin.fsm import available_transitions
 from marlin.permissions import ReadersAndWriters, has_role
 from marlin.roles import Role
@@ -272,7 +270,8 @@ class CandidateOutput(serializers.ModelSerializer):
 class CandidateRevealed(CandidateOutput):
     """For leads and auditors: the model identity and the reproducibility record."""
 
-    model_version = serializers.CharField(source="slot.model_version.slug")
+    # Not required in the document: one schema describes both shapes (authors get no identity).
+    model_version = serializers.CharField(source="slot.model_version.slug", required=False)
     error = serializers.CharField()
 
     class Meta(CandidateOutput.Meta):
@@ -298,41 +297,3 @@ class TaskCandidates(_TaskAction):
             CandidateRevealed if selectors.sees_model_identities(request.user) else CandidateOutput
         )
         return Response(serializer(selectors.candidates_of(task=task), many=True).data)
-
-
-class AuditEventOutput(serializers.ModelSerializer):
-    class Meta:
-        model = AuditEvent
-        fields = [
-            "id",
-            "at",
-            "actor",
-            "action",
-            "object_type",
-            "object_id",
-            "changes",
-            "reason",
-            "request_id",
-        ]
-
-
-class TaskHistory(_TaskAction):
-    permission_classes = [IsAuthenticated, has_role(Role.AUTHOR, Role.LEAD, Role.AUDITOR)]
-
-    @extend_schema(responses=AuditEventOutput(many=True))
-    def get(self, request: Request, pk: int) -> Response:
-        task = self.task(request, pk)
-        related = Q(object_type="tasks.task", object_id=str(task.pk)) | Q(
-            object_type="tasks.turn",
-            object_id__in=[str(i) for i in task.turns.values_list("pk", flat=True)],
-        )
-        # Candidate rows name their model version and request: readers of the blind only.
-        if selectors.sees_model_identities(request.user):
-            candidate_ids = Candidate.objects.filter(turn__task=task).values_list("pk", flat=True)
-            slot_ids = task.slots.values_list("pk", flat=True)
-            related |= Q(
-                object_type="tasks.candidate", object_id__in=[str(i) for i in candidate_ids]
-            )
-            related |= Q(object_type="tasks.taskslot", object_id__in=[str(i) for i in slot_ids])
-        events = AuditEvent.objects.filter(related).order_by("id")
-        return Response(AuditEventOutput(events, many=True).data)

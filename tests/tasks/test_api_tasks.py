@@ -210,6 +210,7 @@ def test_history_tells_the_tasks_story_in_order(api, live_campaign):
     actions = [
         e["action"]
         for e in api.as_user(task.author).get(f"/api/v1/tasks/{task.pk}/history/").json()
+        if e["object_type"].startswith("tasks.")  # the rubric version it is judged under came first
     ]
     assert actions[:2] == ["task.created", "turn.created"]
     assert actions[-2:] == ["task.generation_started", "task.generation_finished"]

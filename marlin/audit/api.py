@@ -193,4 +193,11 @@ class TaskHistory(APIView):
         events = selectors.task_history(
             task_id=task_id, with_identities=insiders, with_reviews=insiders
         )
-        return Response(AuditEventOutput(events, many=True).data)
+        data = AuditEventOutput(events, many=True).data
+        if not insiders:
+            # A reviewer's submit closes the round and so changes the task: the author sees
+            # that it happened, never who did it.
+            for entry, event in zip(data, events, strict=True):
+                if event.actor_id is not None and event.actor_id != request.user.pk:
+                    entry["actor"] = None
+        return Response(data)

@@ -56,3 +56,16 @@ def test_no_response_a_reviewer_can_get_reveals_other_reviews_or_models(
         forbidden |= {version.slug, version.model, version.base_url}
     everything = "\n".join(bodies).lower()
     assert sorted(w for w in forbidden if w.lower() in everything) == []
+
+
+def test_the_authors_history_does_not_name_the_reviewers(api, live_campaign):
+    from tests.reviews.test_api_reviews import review_round
+
+    task = task_in_review(live_campaign)
+    people = reviewers(3)
+    review_round(api, task, people, [review_body(task, preference=-1)] * 3)
+    history = api.as_user(task.author).get(f"/api/v1/tasks/{task.pk}/history/").json()
+    assert "task.completed" in [e["action"] for e in history]
+    actors = {e["actor"] for e in history}
+    assert not actors & {p.username for p in people}
+    assert task.author.username in actors

@@ -254,7 +254,11 @@ def task_submit(*, task: Task, actor: Any, preference: int, rationale: str) -> T
         )
     # The results are committed (they are shown with the task) whether or not submit proceeds.
     failing = [
-        {"key": r.key, "message": r.message, "candidate": r.candidate_id}
+        {
+            "key": r.key,
+            "message": r.message,
+            **({"candidate": r.candidate_id} if r.candidate_id else {}),
+        }
         for r in [*results, *ValidatorResult.objects.filter(task=task, candidate__isnull=False)]
         if not r.passed and r.severity == ValidatorResult.Severity.BLOCKING
     ]

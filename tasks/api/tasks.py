@@ -104,13 +104,21 @@ class TaskInput(serializers.Serializer):
     prompt = serializers.CharField(max_length=MAX_PROMPT_CHARS)
 
 
+class ScenarioPatch(serializers.Serializer):
+    """Only the scenario fields sent are changed (no defaults: a PATCH never blanks a field)."""
+
+    title = serializers.CharField(max_length=300, required=False)
+    description = serializers.CharField(max_length=MAX_TEXT_CHARS, allow_blank=True, required=False)
+    url = serializers.URLField(max_length=500, allow_blank=True, required=False)
+
+
 class TaskPatch(serializers.Serializer):
     repository = serializers.PrimaryKeyRelatedField(
         queryset=Repository.objects.filter(active=True), required=False
     )
     base_commit = serializers.RegexField(SHA_PATTERN, max_length=40, required=False)
     kind = serializers.ChoiceField(choices=Task.Kind.choices, required=False)
-    scenario = ScenarioSerializer(required=False, partial=True)
+    scenario = ScenarioPatch(required=False)
 
     def to_fields(self) -> dict[str, Any]:
         data = dict(self.validated_data)

@@ -253,3 +253,15 @@ def test_candidate_list_runs_a_fixed_number_of_queries(
     with django_assert_num_queries(8):
         response = client.get(f"/api/v1/tasks/{task.pk}/candidates/")
     assert len(response.json()) == 6
+
+
+def test_a_partial_scenario_patch_changes_only_what_it_sends(api, live_campaign):
+    task = make_task(campaign=live_campaign)
+    response = api.as_user(task.author).patch(
+        f"/api/v1/tasks/{task.pk}/", {"scenario": {"title": "Only the title"}}, format="json"
+    )
+    assert response.json()["scenario"] == {
+        "title": "Only the title",
+        "description": "Requirements reach a shell.",
+        "url": "",
+    }

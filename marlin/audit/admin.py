@@ -1,7 +1,11 @@
+from typing import Any
+
 from django.contrib import admin
+from django.http import HttpRequest, HttpResponse
 
 from marlin.admin import ReadOnlyAdmin
 from marlin.audit.models import AuditEvent, AuditRead
+from marlin.audit.services import audit_read_record
 
 
 @admin.register(AuditEvent)
@@ -21,6 +25,23 @@ class AuditEventAdmin(ReadOnlyAdmin):
     list_filter = ["origin", "object_type"]
     search_fields = ["action", "object_id", "request_id", "actor"]
     show_full_result_count = False
+
+    # Reading the trail is itself recorded, in the admin as through the API.
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+        audit_read_record(reader=request.user, path=request.path, filters=dict(request.GET.items()))
+        return super().changelist_view(request, extra_context)
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
+    ) -> HttpResponse:
+        audit_read_record(
+            reader=request.user,
+            path=request.path,
+            filters={},
+            object_type="audit.auditevent",
+            object_id=object_id,
+        )
+        return super().change_view(request, object_id, form_url, extra_context)
 
 
 @admin.register(AuditRead)

@@ -42,3 +42,14 @@ def test_the_admin_cannot_change_the_trail(client, make_user):
     client.force_login(make_user(is_staff=True, is_superuser=True))
     assert client.get("/admin/audit/auditevent/").status_code == 200
     assert client.get("/admin/audit/auditevent/add/").status_code == 403
+
+
+def test_reading_the_trail_in_the_admin_is_recorded(client, make_user):
+    from marlin.audit.models import AuditRead
+
+    auditor = make_user("auditor", is_staff=True, is_superuser=True)
+    client.force_login(auditor)
+    assert client.get("/admin/audit/auditevent/", {"object_type": "tasks.task"}).status_code == 200
+    read = AuditRead.objects.get(reader=auditor)
+    assert read.path == "/admin/audit/auditevent/" and read.filters == {"object_type": "tasks.task"}
+    assert AuditEvent.objects.filter(action="auditread.created", object_id=str(read.pk)).exists()

@@ -36,9 +36,14 @@ def assignments_of(*, reviewer: Any) -> QuerySet[Assignment]:
 def arbitrations_visible_to(*, user: Any) -> QuerySet[Arbitration]:
     if not user_has_role(user, Role.ARBITER, Role.LEAD, Role.AUDITOR):
         return Arbitration.objects.none()
-    return Arbitration.objects.select_related(
+    queryset = Arbitration.objects.select_related(
         "task__repository", "task__campaign__rubric_version__rubric", "arbiter", "rubric_revision"
     ).order_by("-id")
+    if not user_has_role(user, Role.LEAD, Role.AUDITOR):
+        # Its reviews name their reviewers, whom a task's author never learns: an arbiter who
+        # wrote the task (and may not decide it anyway) finds no such arbitration (404).
+        queryset = queryset.exclude(task__author=user)
+    return queryset
 
 
 def arbitration_detail(*, user: Any) -> QuerySet[Arbitration]:

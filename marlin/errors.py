@@ -4,6 +4,7 @@ import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import Http404, HttpRequest, JsonResponse
 from django_fsm import TransitionNotAllowed
 from rest_framework import exceptions, status
@@ -23,6 +24,12 @@ class Conflict(exceptions.APIException):
 
 class TransitionRefused(Conflict):
     default_code = "transition_not_allowed"
+
+
+class RequestTooLarge(exceptions.APIException):
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_code = "request_too_large"
+    default_detail = "The request body is larger than this service accepts."
 
 
 class Unprocessable(exceptions.APIException):
@@ -52,6 +59,10 @@ def _code(exc: exceptions.APIException) -> str:
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
+    if isinstance(exc, RequestDataTooBig):
+        exc = RequestTooLarge()
+    elif isinstance(exc, SuspiciousOperation):
+        exc = exceptions.ParseError("The request could not be read.")
     if isinstance(exc, TransitionNotAllowed):
         exc = TransitionRefused(str(exc) or TransitionRefused.default_detail)
     if isinstance(exc, Http404):

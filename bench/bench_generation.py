@@ -1,32 +1,37 @@
 """Throughput of candidate generation: N candidates against the fake model server, per concurrency.
 
     .venv/bin/python -m bench.bench_generation [--candidates 1000] [--concurrency 4 8 16]
-        [--latency 0.2] [--repeats 3] [--unsafe-pg] [--keep]
+        [--latency 0.2] [--repeats 3] [--quiet-wait 120] [--unsafe-pg] [--settings MODULE]
+        [--keep] [--no-results-file]
 
-Everything runs on loopback and is started here and stopped at the end, even on failure: a
-private PostgreSQL and Redis (`scripts/services.sh`, in a temporary folder under `.local/`), the
-fake model server (`tests.fakes.model_server`, answering after `--latency` seconds) and, per
-concurrency C, one Celery worker (`--pool=prefork --concurrency=C`, in its own process group).
-Settings are production-like: DEBUG=false (no query log), a throwaway SECRET_KEY,
-SECURE_SSL_REDIRECT=false; DB_CONN_MAX_AGE, LOG_LEVEL and GENERATION_* pass through from the
-environment.
+Everything runs on loopback and is started here and stopped at the end, even on failure or
+SIGTERM: a private PostgreSQL and Redis (`scripts/services.sh`, in a temporary folder under
+`.local/`), the fake model server (`tests.fakes.model_server`, answering after `--latency`
+seconds) and, per concurrency C, one Celery worker (`--pool=prefork --concurrency=C`, in its own
+process group). Settings are production-like: DEBUG=false (Django keeps no query log), a throwaway
+SECRET_KEY, SECURE_SSL_REDIRECT=false; DB_CONN_MAX_AGE, LOG_LEVEL and GENERATION_* pass through
+from the environment, and `--settings` names another settings module (to try a fix).
 
-Per concurrency the worker first answers a few warm-up tasks (it is up and every pool process has
-imported the provider SDK and connected), then each repeat is a fresh campaign of N/2 tasks of one
-turn over two openai model versions (N candidates), created through `task_create`. All tasks are
-generated (`task_generate`) in one transaction, so the N jobs are queued in one burst when it
-commits and the worker never waits for work: the ideal is C / latency candidates per second.
+Per concurrency the worker first answers 4C warm-up candidates (reported as the cold start: every
+pool process imports the provider SDK and connects), then each repeat is a fresh campaign of N/2
+tasks of one turn over two openai model versions (N candidates), created through `task_create`.
+All tasks are generated (`task_generate`) in one transaction, so the N jobs are queued in one
+burst when it commits and the worker never waits for work: the ideal is C / latency per second.
+Before each run the bench waits (up to `--quiet-wait` s) for the CPUs to be idle.
 
 Figures per run, and their median over the repeats:
-  wall            first dispatch (the commit) → last candidate stored (its `updated_at`)
+  wall            first dispatch (the commit) -> last candidate stored (its `updated_at`)
   fraction        (N / wall) / (C / latency); the goal is at least 0.8
   overhead        per job, (updated_at - claimed_at) - latency_ms: the claim's commit, the
                   provider set-up and the store, but not what the job does before its claim
                   (message, Celery, connection) nor after the store (validators, settle, commit)
   slot overhead   C * wall / N - latency: all the time a pool process spends per job beyond the
                   provider's latency, whatever it is spent on
-  e2e             first dispatch → stored, per candidate (mostly queue wait in a burst)
-  cpu             busy share of all CPUs during the run, and CPU ms per job of each process tree
+  e2e             first dispatch -> stored, per candidate (mostly queue wait in a burst)
+  cpu             busy share of all CPUs; CPU ms per candidate of each process tree (worker,
+                  postgres, redis, fake server, this process) and of everything else ("other",
+                  hypervisor steal included): a busy machine lowers the fraction
+  redundant jobs  jobs that found their candidate already claimed (duplicate messages)
 
 Prints a JSON report on stdout, writes a markdown table to `bench/results/generation.md` and exits
 1 if a concurrency's median fraction is below the goal or a candidate failed.
@@ -132,8 +137,10 @@ def fake_server(latency: float, env: dict[str, str]) -> Iterator[tuple[str, int]
 
 
 @contextlib.contextmanager
-def worker(concurrency: int, env: dict[str, str], log_path: Path) -> Iterator[int]:
-    """A Celery prefork worker in its own process group; yields its pid."""
+def worker(
+    concurrency: int, env: dict[str, str], log_path: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A Celery prefork worker in its own process group."""
     from marlin.celery_app import app
 
     with log_path.open("ab") as log_file:
@@ -159,7 +166,7 @@ def worker(concurrency: int, env: dict[str, str], log_path: Path) -> Iterator[in
             start_new_session=True,  # its own group, so stop_group() reaches the pool processes
         )
     try:
-        yield process.pid
+        yield process
     finally:
         stop_group(process)
 
@@ -337,7 +344,9 @@ def generate_burst(fixture: Fixture, tasks: list[Any], meter: CpuMeter) -> tuple
     return first_dispatch, ended - started
 
 
-def wait_until_settled(campaign: Any, expected: int, timeout: float) -> None:
+def wait_until_settled(
+    campaign: Any, expected: int, timeout: float, worker_process: subprocess.Popen[bytes]
+) -> None:
     """Polls until every candidate of `campaign` is answered and no task is still generating."""
     from django.db.models import Count
 
@@ -351,6 +360,8 @@ def wait_until_settled(campaign: Any, expected: int, timeout: float) -> None:
             Task.objects.filter(campaign=campaign, state=TaskState.GENERATING).exists()
         ):
             return
+        if worker_process.poll() is not None:
+            raise RuntimeError(f"the worker exited with code {worker_process.returncode}")
         time.sleep(0.1)
     counts = dict(candidates.values_list("state").annotate(n=Count("id")))
     raise RuntimeError(f"not settled after {timeout:.0f}s: {counts}")
@@ -421,6 +432,7 @@ def one_run(
     latency: float,
     name: str,
     cpu_roots: dict[str, int],
+    worker_process: subprocess.Popen[bytes],
     quiet_wait: float,
 ) -> dict[str, Any]:
     campaign, created = create_tasks(fixture, tasks, name)
@@ -429,7 +441,7 @@ def one_run(
     waited = wait_for_quiet(quiet_wait)
     meter = CpuMeter(cpu_roots)
     first_dispatch, send_s = generate_burst(fixture, created, meter)
-    wait_until_settled(campaign, expected, timeout)
+    wait_until_settled(campaign, expected, timeout, worker_process)
     meter.stop()
     figures = run_figures(campaign, first_dispatch, concurrency, latency)
     figures["dispatch_s"] = round(send_s, 3)
@@ -461,8 +473,8 @@ def measure_concurrency(
     """A worker of `concurrency` processes: a warm-up, then `options.repeats` timed runs."""
     log(f"concurrency {concurrency}: starting the worker")
     runs = []
-    with worker(concurrency, env, log_path) as worker_pid:
-        roots = {"worker": worker_pid, **cpu_roots}
+    with worker(concurrency, env, log_path) as worker_process:
+        roots = {"worker": worker_process.pid, **cpu_roots}
         warmup = one_run(
             fixture,
             tasks=2 * concurrency,
@@ -470,6 +482,7 @@ def measure_concurrency(
             latency=options.latency,
             name=f"warm-up C={concurrency}",
             cpu_roots=roots,
+            worker_process=worker_process,
             quiet_wait=options.quiet_wait,
         )
         for repeat in range(1, options.repeats + 1):
@@ -480,6 +493,7 @@ def measure_concurrency(
                 latency=options.latency,
                 name=f"C={concurrency} run {repeat}",
                 cpu_roots=roots,
+                worker_process=worker_process,
                 quiet_wait=options.quiet_wait,
             )
             runs.append(run)
@@ -530,7 +544,9 @@ def markdown(report: dict[str, Any]) -> str:
             f"| {m['cpu_other']:.0%} |"
         )
     names = list(report["results"][0]["median"]["cpu_ms_per_job"])
-    cpu_header = "| C | " + " | ".join(names) + " | cold start: first 4C candidates, fraction |"
+    cpu_header = (
+        "| C | " + " | ".join(names) + " | cold start (first 4C), fraction | redundant jobs |"
+    )
     lines += ["", "CPU ms per candidate, by process tree:", "", cpu_header]
     lines.append("|" + "---|" * (cpu_header.count("|") - 1))
     for result in report["results"]:
@@ -538,7 +554,7 @@ def markdown(report: dict[str, Any]) -> str:
         lines.append(
             f"| {result['concurrency']} | "
             + " | ".join(f"{cpu[name]:.1f}" for name in names)
-            + f" | {result['warmup']['fraction_of_ideal']:.2f} |"
+            + f" | {result['warmup']['fraction_of_ideal']:.2f} | {result['redundant_jobs']} |"
         )
     lines += [
         "",

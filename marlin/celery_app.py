@@ -28,9 +28,29 @@ def _use_django_logging(**kwargs: Any) -> None:
     dictConfig(settings.LOGGING)
 
 
+@signals.worker_init.connect
+def _import_provider_sdks(**kwargs: Any) -> None:
+    # Once in the parent, before the pool forks: otherwise every pool process pays the SDKs'
+    # import (1 to 3 s) on its first job.
+    import tasks.providers.anthropic_provider
+    import tasks.providers.openai_provider  # noqa: F401
+
+
+@signals.task_failure.connect
+def _drop_connections_after_a_failure(**kwargs: Any) -> None:
+    # A job that failed may have left its connection mid-transaction; never reuse it.
+    from django.db import connections
+
+    connections.close_all()
+
+
 @signals.task_prerun.connect
 def _enter_job(task_id: str, task: Any, **kwargs: Any) -> None:
+    from django.db import close_old_connections
+
     from marlin import context
+
+    close_old_connections()  # as Django does per request: honours CONN_MAX_AGE and health checks
 
     manager = context.operation(
         origin=f"job:{task.name}", operation_id=task_id, actor_label="system"

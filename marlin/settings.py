@@ -193,6 +193,10 @@ CELERY_RESULT_EXPIRES = 3600
 # Longer than the longest job, so a slow job is not redelivered while it still runs.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
 CELERY_TASK_ALWAYS_EAGER = False
+# Celery's Django fixup closes every database connection around each job unless this is set;
+# reconnecting cost each generation job about 13 ms and 28 ms of PostgreSQL CPU. The job
+# signals in celery_app.py still close connections that are too old or broken.
+CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")

@@ -50,10 +50,12 @@ def dispatch_on_commit(candidate_ids: list[int], *, countdown: float = 0) -> Non
     transaction.on_commit(send)
 
 
-def next_candidates(task: Task) -> list[int]:
-    """Per slot, the earliest pending candidate whose earlier turns are all answered."""
+def next_candidates(task: Task, *, slot_id: int | None = None) -> list[int]:
+    """Per slot (or for one slot), the earliest pending candidate whose earlier turns are answered."""
     ready: list[int] = []
     candidates = Candidate.objects.filter(turn__task=task).order_by("slot_id", "turn__index")
+    if slot_id is not None:
+        candidates = candidates.filter(slot_id=slot_id)
     blocked_slots: set[int] = set()
     for candidate in candidates.only("id", "slot_id", "state"):
         if candidate.slot_id in blocked_slots:
@@ -160,7 +162,9 @@ def _store_answer(candidate_id: int, token: str, result: GenerationResult) -> st
         )
         candidate_validate(candidate=candidate)
         task = candidate.turn.task
-        dispatch_on_commit(next_candidates(task))
+        # Only this slot's next turn: the other slots' pending jobs are queued already, and
+        # re-dispatching them would both duplicate the job and lock the row its job claims.
+        dispatch_on_commit(next_candidates(task, slot_id=candidate.slot_id))
         settle_task(task.pk)
     return "succeeded"
 

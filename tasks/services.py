@@ -27,7 +27,6 @@ from tasks.models import (
     Turn,
     ValidatorResult,
     every_turn_answered,
-    has_unanswered_turn,
 )
 
 SLOT_LABELS = "ABCDEFGH"
@@ -183,8 +182,6 @@ def task_generate(*, task: Task, actor: Any) -> Task:
     """Queues a job for every unanswered (turn, slot); the task is `generating` until they end."""
     locked = Task.objects.select_for_update().get(pk=task.pk)
     slots = list(locked.slots.all())
-    if locked.state == TaskState.DRAFT and not has_unanswered_turn(locked):
-        raise Conflict("Every turn is already answered; add a follow-up turn first.")
     answered = set(Candidate.objects.filter(turn__task=locked).values_list("turn_id", "slot_id"))
     missing = [
         Candidate(turn=turn, slot=slot)
@@ -192,6 +189,8 @@ def task_generate(*, task: Task, actor: Any) -> Task:
         for slot in slots
         if (turn.pk, slot.pk) not in answered
     ]
+    if locked.state == TaskState.DRAFT and not missing:
+        raise Conflict("Every turn is already answered; add a follow-up turn first.")
     transition_locked(locked, "generate", actor=actor)
     Candidate.objects.bulk_create(missing)
     generation.dispatch_on_commit(generation.next_candidates(locked))

@@ -179,3 +179,18 @@ def test_only_a_lead_cancels_and_the_reason_is_kept(live_campaign):
     )
     with pytest.raises(TransitionNotAllowed):
         services.task_cancel(task=task, actor=lead, reason="again")
+
+
+def test_storing_an_answer_dispatches_only_that_slots_next_turn(live_campaign):
+    task = make_task(campaign=live_campaign)
+    services.turn_add(task=task, actor=task.author, prompt="Now also add a regression test for it.")
+    services.task_generate(task=task, actor=task.author)
+    first_a, first_b = generation.next_candidates(task)
+    dispatched_b = Candidate.objects.get(pk=first_b).dispatched_at
+    generation.run_candidate(first_a)
+    second_a = Candidate.objects.get(
+        turn__task=task, turn__index=2, slot=Candidate.objects.get(pk=first_a).slot
+    )
+    assert second_a.dispatched_at is not None
+    # The other slot's first turn was queued by `generate` and must not be queued again.
+    assert Candidate.objects.get(pk=first_b).dispatched_at == dispatched_b

@@ -20,7 +20,12 @@ class RequestContextMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         given = request.headers.get("X-Request-ID", "")
         request_id = given if _CLIENT_ID.match(given) else context.new_operation_id()
-        origin = "admin" if request.path.startswith("/admin/") else "api"
+        if request.path.startswith("/admin/"):
+            origin = "admin"
+        elif request.path.startswith("/app/"):
+            origin = "web"
+        else:
+            origin = "api"
         started = time.perf_counter()
         with context.operation(origin=origin, operation_id=request_id, request=request):
             response = self.get_response(request)

@@ -252,3 +252,19 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(env_int("GENERATION_SWEEP_EVERY_SECONDS", 30)),
     },
 }
+
+# Executable evidence: each candidate's change applied and checked in a sandbox (tasks/evidence).
+# Work trees and the repository cache live under EVIDENCE_DIR.
+EVIDENCE_DIR = Path(env_str("EVIDENCE_DIR", "/tmp/marlin-evidence"))  # noqa: S108
+EVIDENCE_CACHE_MAX_BYTES = env_int("EVIDENCE_CACHE_MAX_MB", 2048) * 1024**2
+EVIDENCE_CPU_SECONDS = env_int("EVIDENCE_CPU_SECONDS", 300)
+EVIDENCE_MEMORY_BYTES = env_int("EVIDENCE_MEMORY_MB", 2048) * 1024**2
+EVIDENCE_MAX_PROCESSES = env_int("EVIDENCE_MAX_PROCESSES", 64)
+EVIDENCE_MAX_FILE_BYTES = env_int("EVIDENCE_MAX_FILE_MB", 256) * 1024**2
+EVIDENCE_MAX_OUTPUT_BYTES = env_int("EVIDENCE_MAX_OUTPUT_KB", 1024) * 1024
+EVIDENCE_TMP_BYTES = env_int("EVIDENCE_TMP_MB", 256) * 1024**2
+# One uid per running sandbox, from a range no real user holds.
+EVIDENCE_SANDBOX_UID_BASE = env_int("EVIDENCE_SANDBOX_UID_BASE", 1_900_000_000)
+EVIDENCE_SANDBOX_UIDS = env_int("EVIDENCE_SANDBOX_UIDS", 64)
+# Read-only toolchain inside the sandbox (default: this Python and its virtualenv).
+EVIDENCE_TOOLCHAIN = env_list("EVIDENCE_TOOLCHAIN", [])

@@ -137,6 +137,7 @@ cmd_start() {
     mkdir -p "$LOGDIR"
     PG_PORT_PREFERRED=${PG_PORT_PREFERRED:-54329} REDIS_PORT_PREFERRED=${REDIS_PORT_PREFERRED:-63799} \
         scripts/services.sh start "$RUN"
+    scripts/sandbox-tools.sh
     set -a
     # shellcheck disable=SC1091
     . "$RUN/env"

@@ -26,6 +26,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 FAST_UNSAFE_PG=1 scripts/services.sh start "$dir"
+scripts/sandbox-tools.sh
 
 set -a
 # shellcheck disable=SC1091

@@ -25,6 +25,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+scripts/browser.sh  # Chromium for the browser tests (tests/web)
 FAST_UNSAFE_PG=1 scripts/services.sh start "$dir"
 scripts/sandbox-tools.sh
 

@@ -72,7 +72,8 @@
     function movePreference(step) {
       var radios = Array.prototype.slice.call(form.querySelectorAll("input[name=preference]"));
       var at = radios.findIndex(function (r) { return r.checked; });
-      var next = at < 0 ? 3 : Math.max(0, Math.min(radios.length - 1, at + step));
+      var from = at < 0 ? Math.floor(radios.length / 2) : at;  // unset: start from the tie
+      var next = Math.max(0, Math.min(radios.length - 1, from + step));
       radios[next].checked = true;
       radios[next].dispatchEvent(new Event("change", { bubbles: true }));
     }

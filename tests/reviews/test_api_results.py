@@ -61,7 +61,7 @@ def test_leaderboard_maps_slots_back_to_model_versions(api, auditor, live_campai
     response = get(api, auditor, live_campaign, "leaderboard")
     assert response.status_code == 200
     board = response.json()
-    assert "half a win" in board["method"] and board["judgments"] == 3
+    assert "Davidson" in board["method"] and board["judgments"] == 3
     assert board["bootstrap_rounds"] == 200 and board["rubric"]["slug"] == "code-change"
     rows = {row["model_version"]: row for row in board["ranking"]}
     slugs = sorted(live_campaign.model_versions.values_list("slug", flat=True))

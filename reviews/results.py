@@ -117,8 +117,12 @@ def campaign_leaderboard(
             "slug": campaign.rubric_version.rubric.slug,
             "version": campaign.rubric_version.number,
         },
+        "pairs_method": "each completed task is one judgment: its final preference between the "
+        "model versions at slots A and B (model versions take turns at A; with more than two "
+        "slots the others count in the criterion means only)",
         "criteria_method": "mean of the final (outcome) scores per turn and slot; 95% Student-t "
-        "interval; n is the number of scored answers",
+        "interval; n is the number of scored answers. One rubric version, so the means compare "
+        "across groups and campaigns",
         **table,
     }
 

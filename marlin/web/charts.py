@@ -43,6 +43,8 @@ def _nice_step(span: float) -> float:
 
 def leaderboard_chart(ranking: list[dict[str, Any]]) -> Chart | None:
     """Geometry for the template: ratings and their intervals on one shared axis."""
+    # Model versions with no judgments yet have no rating or interval to draw.
+    ranking = [row for row in ranking if row.get("rating_ci95") and row.get("rating") is not None]
     if not ranking:
         return None
     lows = [row["rating_ci95"][0] for row in ranking]

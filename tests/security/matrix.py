@@ -266,3 +266,122 @@ def expected_refusal(endpoint: Endpoint, method: str, principal: str) -> int:
     if principal in _role_mates(allowed(endpoint, method)):
         return 404  # the role may, but not on someone else's object: it is not there for them
     return 403
+
+
+# The web workspace (/app/): HTML pages and their form posts, under the same rules. Anonymous
+# visitors are sent to the login page (302) instead of a 401; role-mates who do not own the
+# object get 404 and other roles 403, as in the API. A method a page does not take is a 405.
+WEB_PREFIX = "app/"
+WEB_READERS = LEAD_AUDITOR | {"author"}
+WEB_MATRIX: dict[str, dict[str, frozenset[str]]] = {
+    "login": {"GET": ANYONE, "POST": ANYONE},
+    "logout": {"POST": ANYONE},
+    "home": {"GET": SIGNED_IN},
+    "task-list": {"GET": LEAD_AUDITOR | AUTHORS},
+    "task-new": {"GET": AUTHORS, "POST": AUTHORS},
+    "repository-search": {"GET": AUTHORS},
+    "task-detail": {"GET": WEB_READERS},
+    "task-progress": {"GET": WEB_READERS},
+    "task-generate": {"POST": frozenset({"author"})},
+    "task-retry": {"POST": frozenset({"author"})},
+    "task-turn": {"POST": frozenset({"author"})},
+    "task-submit": {"POST": frozenset({"author"})},
+    "task-revise": {"POST": frozenset({"author"})},
+    "review-queue": {"GET": REVIEWERS},
+    "review-next": {"POST": REVIEWERS},
+    "review-detail": {"GET": frozenset({"reviewer"}), "POST": frozenset({"reviewer"})},
+    "review-release": {"POST": frozenset({"reviewer"})},
+    "arbitration-list": {"GET": LEAD_AUDITOR | {"arbiter"}},
+    "arbitration-detail": {"GET": LEAD_AUDITOR | {"arbiter"}},
+    "arbitration-claim": {"POST": frozenset({"arbiter"})},
+    "arbitration-resolve": {"POST": frozenset({"arbiter"})},
+    "arbitration-revision-preview": {"POST": frozenset({"arbiter"})},
+    "audit-timeline": {"GET": frozenset({"auditor"})},
+    "audit-verify": {"GET": frozenset({"auditor"})},
+    "audit-task": {"GET": LEAD_AUDITOR},
+    "rubric-log": {"GET": SIGNED_IN},
+    "campaign-list": {"GET": LEAD_AUDITOR},
+    "campaign-detail": {"GET": LEAD_AUDITOR},
+    "payouts": {"GET": SIGNED_IN},
+}
+
+_WEB_PK_BY_PREFIX: dict[str, Callable[[World], int]] = {
+    "tasks": lambda w: w.draft.pk,
+    "reviews": lambda w: w.assignment.pk,
+    "arbitrations": lambda w: w.arbitration.pk,
+    "audit": lambda w: w.arb_task.pk,
+    "campaigns": lambda w: w.campaign.pk,
+}
+
+
+@dataclass(frozen=True)
+class WebPage:
+    name: str  # without the "web:" namespace
+    route: str  # e.g. "app/tasks/<int:pk>/"
+
+    def path(self, world: World, *, pk: int | None = None) -> str:
+        if "<int:pk>" not in self.route:
+            return "/" + self.route
+        prefix = self.route.removeprefix(WEB_PREFIX).split("/")[0]
+        filled = pk if pk is not None else _WEB_PK_BY_PREFIX[prefix](world)
+        return "/" + self.route.replace("<int:pk>", str(filled))
+
+
+def web_pages() -> list[WebPage]:
+    """Every URL pattern under /app/, from the URL conf."""
+    return [
+        WebPage(name=pattern.name or route, route=route)
+        for route, pattern in _walk(get_resolver().url_patterns)
+        if route.startswith(WEB_PREFIX)
+    ]
+
+
+def web_expected_refusal(page: WebPage, method: str, principal: str) -> int:
+    if principal == "anonymous":
+        return 302  # to the login page
+    if principal in _role_mates(WEB_MATRIX[page.name].get(method, frozenset())):
+        return 404
+    return 403
+
+
+def web_bodies(world: World) -> dict[tuple[str, str], dict[str, Any]]:
+    """(page, method) -> form fields the allowed caller's post would be accepted with."""
+    return {
+        ("login", "POST"): {"username": "no_role", "password": PASSWORD},
+        ("task-new", "POST"): {
+            "campaign": world.campaign.pk,
+            "repository": world.repository.pk,
+            "base_commit": "3f2a9c1d4e5b6a7980c1d2e3f4a5b6c7d8e9f0a1",
+            "kind": "bug_fix",
+            "title": "A bug",
+            "description": "It breaks.",
+            "prompt": "Fix the bug in the request handler, with a test.",
+        },
+        ("task-turn", "POST"): {"prompt": "Now add a test for the empty input case."},
+        ("task-submit", "POST"): {"preference": "1", "rationale": GOOD_RATIONALE},
+        ("review-next", "POST"): {"campaign": world.campaign.pk},
+        ("review-detail", "POST"): _review_form(world),
+        ("arbitration-resolve", "POST"): {
+            "decision": "resolve",
+            "preference": "-1",
+            "rationale": "A handles the edge cases; B does not.",
+            **{
+                f"score-{s['turn']}-{s['slot']}-{s['criterion']}": str(s["score"])
+                for s in score_sheet(world.arb_task)
+            },
+        },
+        ("arbitration-revision-preview", "POST"): {"guidance-security": "Name the attack."},
+    }
+
+
+def _review_form(world: World) -> dict[str, Any]:
+    body = review_body(world.review_task)
+    form = {
+        f"score-{s['turn']}-{s['slot']}-{s['criterion']}": str(s["score"]) for s in body["scores"]
+    }
+    return {
+        **form,
+        "preference": str(body["preference"]),
+        "verdict": body["verdict"],
+        "rationale": body["rationale"],
+    }

@@ -8,7 +8,7 @@ from django.contrib import messages
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRefresh
 
 from marlin.fsm import available_transitions
@@ -65,6 +65,7 @@ def _new_task_page(
     )
 
 
+@require_http_methods(["GET", "POST"])
 @role_required(Role.AUTHOR)
 def task_new(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from marlin.roles import Role
 from marlin.web.access import RefusedError, attempt, role_required
@@ -86,6 +86,7 @@ def _own(request: HttpRequest, pk: int) -> Assignment:
     return get_object_or_404(selectors.assignments_of(reviewer=request.user), pk=pk)
 
 
+@require_http_methods(["GET", "POST"])
 @role_required(Role.REVIEWER)
 def review_detail(request: HttpRequest, pk: int) -> HttpResponse:
     assignment = _own(request, pk)

@@ -19,6 +19,10 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
     "anon": "1000/min",
     "user": "100000/min",
+    **{
+        f"role_{role}": "100000/min"
+        for role in ("author", "reviewer", "arbiter", "auditor", "lead")
+    },
     "login": "5/min",
 }
 # Static files come from the apps' folders; no collectstatic before a test run.

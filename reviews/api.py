@@ -135,6 +135,7 @@ class _ReviewerView(APIView):
 
 class AssignmentNext(_ReviewerView):
     @extend_schema(request=ClaimInput, responses={201: AssignmentOutput, 204: None})
+    @idempotent
     def post(self, request: Request) -> Response:
         data = ClaimInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -177,6 +178,7 @@ class AssignmentReview(_ReviewerView):
 
 class AssignmentRelease(_ReviewerView):
     @extend_schema(request=None, responses=AssignmentOutput)
+    @idempotent
     def post(self, request: Request, pk: int) -> Response:
         services.assignment_release(assignment=self.own(request, pk), actor=request.user)
         return self.assignment_response(request, pk)
@@ -304,6 +306,7 @@ class ArbitrationDetail(_ArbitrationView):
 
 class ArbitrationClaim(_ArbitrationView):
     @extend_schema(request=None, responses=ArbitrationDetailOutput)
+    @idempotent
     def post(self, request: Request, pk: int) -> Response:
         services.arbitration_claim(arbitration=self.visible(request, pk), actor=request.user)
         return self.detail_response(request, pk)

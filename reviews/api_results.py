@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 
 from marlin.filters import UTCIsoDateTimeFilter
 from marlin.fsm import available_transitions
+from marlin.idempotency.decorators import idempotent
 from marlin.permissions import has_role
 from marlin.roles import Role, user_has_role
 from reviews import export, results, services
@@ -223,6 +224,7 @@ class _PayoutTransition(APIView):
     service: Any = None
 
     @extend_schema(request=None, responses=WorkLogDetailOutput)
+    @idempotent
     def post(self, request: Request, pk: int) -> Response:
         entry = generics.get_object_or_404(_visible_work(request.user), pk=pk)
         type(self).service(entry=entry, actor=request.user)

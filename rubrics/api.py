@@ -9,6 +9,7 @@ from rest_framework import generics, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from marlin.idempotency.decorators import idempotent
 from marlin.permissions import ReadersAndWriters
 from marlin.roles import Role
 from rubrics import selectors, services
@@ -160,6 +161,7 @@ class RubricListCreate(ReadersAndWriters, generics.ListAPIView):
         return selectors.rubrics_list()
 
     @extend_schema(request=RubricInput, responses={201: RubricDetailOutput})
+    @idempotent
     def post(self, request: Request) -> Response:
         data = RubricInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -204,6 +206,7 @@ class RubricRevisionListCreate(ReadersAndWriters, generics.ListAPIView):
         return selectors.rubric_revisions(rubric=self.rubric())
 
     @extend_schema(request=RubricReviseInput, responses={201: RubricRevisionOutput})
+    @idempotent
     def post(self, request: Request, slug: str) -> Response:
         rubric = self.rubric()
         data = RubricReviseInput(data=request.data)

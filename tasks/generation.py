@@ -15,11 +15,12 @@ import uuid
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from marlin.fsm import transition_locked
+from tasks import spend
 from tasks.diffs import extract_diff
 from tasks.models import Candidate, CandidateState, Task, TaskState
 from tasks.providers import (
@@ -77,7 +78,7 @@ def build_request(candidate: Candidate) -> GenerationRequest:
         .order_by("turn__index")
     )
     messages: list[Message] = []
-    for previous in earlier:
+    for previous in earlier if candidate.turn.index > 1 else ():
         messages.append(Message(role="user", content=previous.turn.prompt))
         messages.append(Message(role="assistant", content=previous.output))
     messages.append(Message(role="user", content=candidate.turn.prompt))
@@ -104,9 +105,10 @@ def run_candidate(candidate_id: int) -> str:
     """One job: claim, call the provider, store. Returns what happened, for the job log."""
     token = uuid.uuid4().hex
     with transaction.atomic():
+        _commit_without_waiting_for_disk()
         candidate = (
             Candidate.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("turn", "slot__model_version")
+            .select_related("turn__task__campaign", "slot__model_version")
             .filter(pk=candidate_id)
             .first()
         )
@@ -115,6 +117,13 @@ def run_candidate(candidate_id: int) -> str:
             return "skipped"
         request = build_request(candidate)
         candidate.request = request.as_dict()
+        needed = spend.reservation(request)
+        fits, why = spend.fits_budget(candidate.turn.task.campaign, needed)
+        if not fits:
+            transition_locked(candidate, "refuse", actor=None, error=why)
+            settle_task(candidate.turn.task_id)
+            return "over_budget"
+        candidate.token_charge = needed
         transition_locked(candidate, "claim", actor=None, token=token, at=timezone.now())
     model_version = candidate.slot.model_version
     provider = build_provider(
@@ -128,6 +137,17 @@ def run_candidate(candidate_id: int) -> str:
     except ProviderError as exc:
         return _store_failure(candidate_id, token, exc)
     return _store_answer(candidate_id, token, result)
+
+
+def _commit_without_waiting_for_disk() -> None:
+    """Lets this transaction's commit return before its WAL reaches the disk.
+
+    Only for the claim: if PostgreSQL crashes before the flush, the claim (and its audit entry)
+    is lost together, the candidate is pending again, the job's store finds no claim and stores
+    nothing, and the sweep dispatches it anew. The answer itself is always committed durably.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL synchronous_commit TO OFF")
 
 
 def _locked_if_still_claimed(candidate_id: int, token: str) -> Candidate | None:

@@ -5,7 +5,10 @@ from celery import shared_task
 from tasks import generation
 
 
-@shared_task(name="tasks.generate_candidate", acks_late=True, reject_on_worker_lost=True)
+# No result is stored: nothing reads it, and the write to Redis would cost every job a round trip.
+@shared_task(
+    name="tasks.generate_candidate", acks_late=True, reject_on_worker_lost=True, ignore_result=True
+)
 def generate_candidate_job(*, candidate_id: int) -> str:
     """Produces one candidate (idempotent: a second delivery finds it claimed and does nothing)."""
     return generation.run_candidate(candidate_id)

@@ -76,6 +76,11 @@ class Campaign(models.Model):
     arbitration_rate_cents = models.PositiveIntegerField(default=8000)
     review_timeout_minutes = models.PositiveIntegerField(default=120)
     deadline = models.DateTimeField(null=True, blank=True)
+    token_budget = models.PositiveBigIntegerField(
+        null=True,
+        blank=True,
+        help_text="most tokens (input + output) its candidates may use; empty = no ceiling",
+    )
     rerun_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="reruns"
     )
@@ -305,6 +310,12 @@ class TaskSlot(models.Model):
         return f"Task {self.task_id} slot {self.label}"
 
 
+def usage_tokens(usage: dict | None) -> int:
+    """Input + output tokens of a provider's usage record (0 when it reported none)."""
+    usage = usage or {}
+    return int(usage.get("input_tokens") or 0) + int(usage.get("output_tokens") or 0)
+
+
 class CandidateState(models.TextChoices):
     PENDING = "pending"
     RUNNING = "running"
@@ -331,6 +342,11 @@ class Candidate(FSMModelMixin, models.Model):
     latency_ms = models.FloatField(null=True, blank=True)
     provider_request_id = models.CharField(max_length=200, blank=True)
     content_hash = models.CharField(max_length=64, blank=True)
+    token_charge = models.PositiveIntegerField(
+        default=0,
+        help_text="tokens counted against the campaign's budget: while running, the most the "
+        "call can use; once answered, what the provider reported",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -356,17 +372,25 @@ class Candidate(FSMModelMixin, models.Model):
             setattr(self, name, value)
         self.error = ""
         self.claim_token = ""
+        self.token_charge = usage_tokens(self.usage) or self.token_charge
 
     @transition(field=state, source=[CandidateState.RUNNING], target=CandidateState.PENDING)
     def release(self, *, error: str) -> None:
         """Back to the queue: a retryable failure, or a job lost with its worker."""
         self.error = error
         self.claim_token = ""
+        self.token_charge = 0  # a failed call returns no usage to charge
 
     @transition(field=state, source=[CandidateState.RUNNING], target=CandidateState.FAILED)
     def fail(self, *, error: str) -> None:
         self.error = error
         self.claim_token = ""
+        self.token_charge = 0
+
+    @transition(field=state, source=[CandidateState.PENDING], target=CandidateState.FAILED)
+    def refuse(self, *, error: str) -> None:
+        """Not sent at all: the call could take the campaign past its token budget."""
+        self.error = error
 
     @transition(field=state, source=[CandidateState.FAILED], target=CandidateState.PENDING)
     def reset(self) -> None:

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from django.db.models import F, Func, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import F, Func, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 
 from marlin.roles import Role, user_has_role
@@ -84,6 +84,15 @@ def model_versions() -> QuerySet[ModelVersion]:
 
 
 def campaigns() -> QuerySet[Campaign]:
-    return Campaign.objects.select_related("rubric_version__rubric").prefetch_related(
-        "model_versions"
+    spent = (
+        Candidate.objects.filter(turn__task__campaign=OuterRef("pk"))
+        .order_by()
+        .values("turn__task__campaign")
+        .annotate(total=Sum("token_charge"))
+        .values("total")
+    )
+    return (
+        Campaign.objects.select_related("rubric_version__rubric")
+        .prefetch_related("model_versions")
+        .annotate(tokens_spent=Coalesce(Subquery(spent), 0))
     )

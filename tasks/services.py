@@ -14,7 +14,7 @@ from rest_framework.exceptions import ValidationError
 from marlin.errors import Conflict
 from marlin.fsm import apply_transition, transition_locked
 from rubrics.models import RubricVersion
-from tasks import generation, validators
+from tasks import generation, spend, validators
 from tasks.models import (
     Campaign,
     Candidate,
@@ -191,6 +191,7 @@ def task_generate(*, task: Task, actor: Any) -> Task:
     ]
     if locked.state == TaskState.DRAFT and not missing:
         raise Conflict("Every turn is already answered; add a follow-up turn first.")
+    spend.ensure_budget_left(locked.campaign)
     transition_locked(locked, "generate", actor=actor)
     Candidate.objects.bulk_create(missing)
     generation.dispatch_on_commit(generation.next_candidates(locked))
@@ -201,6 +202,7 @@ def task_generate(*, task: Task, actor: Any) -> Task:
 def task_retry(*, task: Task, actor: Any) -> Task:
     """Gives failed candidates a fresh set of attempts and generates again."""
     locked = Task.objects.select_for_update().get(pk=task.pk)
+    spend.ensure_budget_left(locked.campaign)
     transition_locked(locked, "retry", actor=actor)
     for candidate in Candidate.objects.select_for_update().filter(
         turn__task=locked, state=CandidateState.FAILED

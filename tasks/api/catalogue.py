@@ -8,6 +8,7 @@ from rest_framework.response import Response
 
 from marlin.permissions import ReadersAndWriters, has_role
 from marlin.roles import Role
+from marlin.idempotency.decorators import idempotent
 from rubrics.models import RubricVersion
 from tasks import selectors, services, validators
 from tasks.models import Campaign, ModelVersion
@@ -60,6 +61,7 @@ class ModelVersionListCreate(ReadersAndWriters, generics.ListAPIView):
         return selectors.model_versions()
 
     @extend_schema(request=ModelVersionSerializer, responses={201: ModelVersionSerializer})
+    @idempotent
     def post(self, request: Request) -> Response:
         data = ModelVersionSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -72,6 +74,9 @@ class CampaignOutput(serializers.ModelSerializer):
     rubric_version = serializers.IntegerField(source="rubric_version.number")
     model_versions = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
     policy = serializers.JSONField()
+    tokens_spent = serializers.IntegerField(
+        read_only=True, help_text="tokens of answered calls plus the reservations of running ones"
+    )
 
     class Meta:
         model = Campaign
@@ -89,6 +94,8 @@ class CampaignOutput(serializers.ModelSerializer):
             "arbitration_rate_cents",
             "review_timeout_minutes",
             "deadline",
+            "token_budget",
+            "tokens_spent",
             "rerun_of",
             "created_at",
         ]
@@ -126,6 +133,9 @@ class CampaignInput(serializers.Serializer):
         min_value=1, max_value=7 * 24 * 60, required=False
     )
     deadline = serializers.DateTimeField(required=False, allow_null=True)
+    token_budget = serializers.IntegerField(
+        min_value=1, max_value=10**15, required=False, allow_null=True
+    )
 
     def validate_validators(self, keys: list[str]) -> list[str]:
         unknown = sorted(set(keys) - set(validators.REGISTRY))
@@ -155,6 +165,7 @@ class CampaignListCreate(ReadersAndWriters, generics.ListAPIView):
         return campaign_serializer_for(self.request.user)
 
     @extend_schema(request=CampaignInput, responses={201: CampaignOutput})
+    @idempotent
     def post(self, request: Request) -> Response:
         data = CampaignInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -190,6 +201,7 @@ class CampaignRerun(generics.GenericAPIView):
         return selectors.campaigns()
 
     @extend_schema(request=RerunInput, responses={201: CampaignOutput})
+    @idempotent
     def post(self, request: Request, pk: int) -> Response:
         source = self.get_object()
         data = RerunInput(data=request.data)

@@ -7,6 +7,7 @@ from rest_framework.response import Response
 
 from marlin.permissions import ReadersAndWriters
 from marlin.roles import Role
+from marlin.idempotency.decorators import idempotent
 from tasks import selectors, services
 from tasks.models import Repository
 
@@ -53,6 +54,7 @@ class RepositoryListCreate(ReadersAndWriters, generics.ListAPIView):
         return super().get(request, *args, **kwargs)
 
     @extend_schema(request=RepositoryInput, responses={201: RepositoryOutput})
+    @idempotent
     def post(self, request: Request) -> Response:
         data = RepositoryInput(data=request.data)
         data.is_valid(raise_exception=True)

@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from marlin.fsm import available_transitions
+from marlin.idempotency.decorators import idempotent
 from marlin.permissions import ReadersAndWriters, has_role
 from marlin.roles import Role
 from tasks import selectors, services
@@ -158,6 +159,7 @@ class TaskListCreate(ReadersAndWriters, generics.ListAPIView):
         return selectors.tasks_visible_to(user=self.request.user).order_by("-id")
 
     @extend_schema(request=TaskInput, responses={201: TaskOutput})
+    @idempotent
     def post(self, request: Request) -> Response:
         data = TaskInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -192,6 +194,7 @@ class _TaskAction(APIView):
 
 class TurnCreate(_TaskAction):
     @extend_schema(request=TurnInput, responses={201: TurnInput})
+    @idempotent
     def post(self, request: Request, pk: int) -> Response:
         data = TurnInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -205,6 +208,7 @@ class TurnCreate(_TaskAction):
 
 class TaskGenerate(_TaskAction):
     @extend_schema(request=None, responses={202: TaskOutput})
+    @idempotent
     def post(self, request: Request, pk: int) -> Response:
         task = services.task_generate(task=self.task(request, pk), actor=request.user)
         return _task_response(request, task, status.HTTP_202_ACCEPTED)
@@ -212,6 +216,7 @@ class TaskGenerate(_TaskAction):
 
 class TaskRetry(_TaskAction):
     @extend_schema(request=None, responses={202: TaskOutput})
+    @idempotent
     def post(self, request: Request, pk: int) -> Response:
         task = services.task_retry(task=self.task(request, pk), actor=request.user)
         return _task_response(request, task, status.HTTP_202_ACCEPTED)
@@ -219,6 +224,7 @@ class TaskRetry(_TaskAction):
 
 class TaskSubmit(_TaskAction):
     @extend_schema(request=SubmitInput, responses=TaskOutput)
+    @idempotent
     def post(self, request: Request, pk: int) -> Response:
         data = SubmitInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -230,6 +236,7 @@ class TaskSubmit(_TaskAction):
 
 class TaskRevise(_TaskAction):
     @extend_schema(request=None, responses=TaskOutput)
+    @idempotent
     def post(self, request: Request, pk: int) -> Response:
         task = services.task_revise(task=self.task(request, pk), actor=request.user)
         return _task_response(request, task)
@@ -239,6 +246,7 @@ class TaskCancel(_TaskAction):
     permission_classes = [IsAuthenticated, has_role(Role.LEAD)]
 
     @extend_schema(request=CancelInput, responses=TaskOutput)
+    @idempotent
     def post(self, request: Request, pk: int) -> Response:
         data = CancelInput(data=request.data)
         data.is_valid(raise_exception=True)

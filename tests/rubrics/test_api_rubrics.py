@@ -154,7 +154,7 @@ def test_the_list_shows_each_rubrics_current_version_in_constant_queries(
     for i in range(5):
         rubric_create(actor=None, slug=f"extra-{i}", title=f"Extra {i}", criteria=CRITERIA)
     client = api.as_user(make_user("reviewer"))
-    with django_assert_num_queries(3):  # token+user, count, page
+    with django_assert_num_queries(4):  # token+user, roles (rate), count, page
         response = client.get("/api/v1/rubrics/")
     body = response.json()
     assert body["count"] == 6 and body["next"] is None
@@ -169,7 +169,7 @@ def test_a_rubric_shows_its_current_version_and_every_version_number(
 ):
     revise(rubric, rubric.created_by, n=2)
     client = api.as_user(make_user("author"))
-    with django_assert_num_queries(2):  # token+user, the rubric with its current version
+    with django_assert_num_queries(3):  # token+user, roles (rate), the rubric + current version
         response = client.get("/api/v1/rubrics/code/")
     assert response.status_code == 200
     body = response.json()
@@ -182,7 +182,7 @@ def test_a_rubric_shows_its_current_version_and_every_version_number(
 def test_a_version_is_served_as_it_was(api, make_user, rubric, django_assert_num_queries):
     revise(rubric, rubric.created_by)
     client = api.as_user(make_user("auditor"))
-    with django_assert_num_queries(2):
+    with django_assert_num_queries(3):  # token+user, roles (rate), the version
         response = client.get("/api/v1/rubrics/code/versions/1/")
     assert response.status_code == 200
     body = response.json()
@@ -310,7 +310,7 @@ def test_the_revision_log_is_oldest_first_paginated_in_constant_queries(
         arbitration_id=7,
     )
     client = api.as_user(make_user("reviewer"))
-    with django_assert_num_queries(4):  # token+user, the rubric, count, page
+    with django_assert_num_queries(5):  # token+user, roles (rate), the rubric, count, page
         response = client.get("/api/v1/rubrics/code/revisions/")
     body = response.json()
     assert body["count"] == 5

@@ -61,7 +61,7 @@ def test_the_catalogue_is_searchable_and_paginated_in_constant_queries(
         for i in range(60)
     )
     client = api.as_user(make_user("reviewer"))
-    with django_assert_num_queries(3):  # token+user, count, page
+    with django_assert_num_queries(4):  # token+user, roles (rate), count, page
         response = client.get("/api/v1/repositories/", {"search": "repo-1"})
     body = response.json()
     assert body["count"] == 11

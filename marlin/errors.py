@@ -1,10 +1,12 @@
 """One error shape for every failure: {"error": {"code", "message", "details"}}."""
 
 import logging
+import sys
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, JsonResponse
 from django_fsm import TransitionNotAllowed
 from rest_framework import exceptions, status
@@ -30,6 +32,20 @@ class RequestTooLarge(exceptions.APIException):
     status_code = status.HTTP_400_BAD_REQUEST
     default_code = "request_too_large"
     default_detail = "The request body is larger than this service accepts."
+
+
+class ServiceUnavailable(exceptions.APIException):
+    """The database cannot be reached: the request did nothing and may be retried."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_code = "service_unavailable"
+    default_detail = "The service is briefly unavailable; retry in a few seconds."
+
+
+# PostgreSQL down or restarting, a dropped connection, or another transient failure (deadlock,
+# timeout): the transaction was rolled back, so nothing was done and a retry may succeed.
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
+RETRY_AFTER_SECONDS = "5"
 
 
 class Unprocessable(exceptions.APIException):
@@ -63,6 +79,10 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         exc = RequestTooLarge()
     elif isinstance(exc, SuspiciousOperation):
         exc = exceptions.ParseError("The request could not be read.")
+    elif isinstance(exc, DATABASE_UNAVAILABLE):
+        logger.warning("database unavailable: %s", exc)
+        set_rollback()
+        exc = ServiceUnavailable()
     if isinstance(exc, TransitionNotAllowed):
         exc = TransitionRefused(str(exc) or TransitionRefused.default_detail)
     if isinstance(exc, Http404):
@@ -83,6 +103,8 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
         details = {"retry_after_seconds": int(exc.wait)}
     response.data = error_body(_code(exc), message, details)
+    if isinstance(exc, ServiceUnavailable):
+        response["Retry-After"] = RETRY_AFTER_SECONDS
     return response
 
 
@@ -103,4 +125,9 @@ def handler404(request: HttpRequest, exception: Exception | None = None) -> Json
 
 
 def handler500(request: HttpRequest) -> JsonResponse:
+    # Views outside the API (admin, web pages) reach here with the exception still being handled.
+    if isinstance(sys.exc_info()[1], DATABASE_UNAVAILABLE):
+        response = _json_error(503, "service_unavailable", ServiceUnavailable.default_detail)
+        response["Retry-After"] = RETRY_AFTER_SECONDS
+        return response
     return _json_error(500, "server_error", "An unexpected error occurred.")

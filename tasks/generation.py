@@ -8,6 +8,7 @@ taken away by the sweep cannot store a second answer.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import random
@@ -16,8 +17,9 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerUnavailable
 
 from marlin.fsm import transition_locked
 from tasks import spend
@@ -35,20 +37,37 @@ logger = logging.getLogger("marlin.generation")
 
 
 def dispatch_on_commit(candidate_ids: list[int], *, countdown: float = 0) -> None:
-    """Queue one job per candidate once the surrounding transaction commits."""
-    from tasks.jobs import generate_candidate_job
+    """Queue one job per candidate once the surrounding transaction commits.
 
+    A broker that cannot take the messages does not fail the caller: the candidates not sent
+    lose their `dispatched_at` and the sweep sends them once the broker is back.
+    """
     if not candidate_ids:
         return
     Candidate.objects.filter(pk__in=candidate_ids).update(dispatched_at=timezone.now())
+    transaction.on_commit(functools.partial(_send, list(candidate_ids), countdown))
 
-    def send() -> None:
-        for candidate_id in candidate_ids:
+
+def _send(candidate_ids: list[int], countdown: float) -> None:
+    from tasks.jobs import generate_candidate_job
+
+    for n, candidate_id in enumerate(candidate_ids):
+        try:
             generate_candidate_job.apply_async(
                 kwargs={"candidate_id": candidate_id}, countdown=countdown or None
             )
-
-    transaction.on_commit(send)
+        except BrokerUnavailable as exc:
+            # Stop at the first failure: every further message would wait out the same timeout.
+            unsent = candidate_ids[n:]
+            logger.warning(
+                "broker unavailable; candidates left for the sweep",
+                extra={"candidates": unsent, "error": str(exc)},
+            )
+            with transaction.atomic():  # one transaction, so the audit entry knows who and why
+                Candidate.objects.filter(pk__in=unsent, state=CandidateState.PENDING).update(
+                    dispatched_at=None
+                )
+            return
 
 
 def next_candidates(task: Task, *, slot_id: int | None = None) -> list[int]:
@@ -136,7 +155,19 @@ def run_candidate(candidate_id: int) -> str:
         result = provider.generate(request)
     except ProviderError as exc:
         return _store_failure(candidate_id, token, exc)
-    return _store_answer(candidate_id, token, result)
+    try:
+        return _store_answer(candidate_id, token, result)
+    except Exception as exc:
+        # An answer that cannot be stored (a poison job) is retried like a failed call, a bounded
+        # number of times, then the candidate is parked as failed with the error.
+        logger.exception("storing the answer failed", extra={"candidate": candidate_id})
+        return _store_failure(candidate_id, token, AnswerStoreError(f"{type(exc).__name__}: {exc}"))
+
+
+class AnswerStoreError(ProviderError):
+    """The provider answered, but storing the answer raised."""
+
+    retryable = True
 
 
 def _commit_without_waiting_for_disk() -> None:
@@ -219,11 +250,18 @@ def settle_task(task_id: int) -> None:
 
 
 def sweep_stuck_candidates() -> int:
-    """Re-queues candidates whose job was lost (worker died, message dropped). Returns how many."""
+    """Re-queues candidates whose job was lost (worker died, message dropped) or never sent
+    (broker down); fails those whose last attempt was lost. Returns how many it re-queued."""
     deadline = timezone.now() - timedelta(seconds=settings.GENERATION_STUCK_AFTER_SECONDS)
+    earlier_unanswered = Candidate.objects.filter(
+        slot=OuterRef("slot"), turn__index__lt=OuterRef("turn__index")
+    ).exclude(state=CandidateState.SUCCEEDED)
     stuck = Candidate.objects.filter(
         Q(state=CandidateState.RUNNING, claimed_at__lt=deadline)
-        | Q(state=CandidateState.PENDING, dispatched_at__lt=deadline),
+        | Q(state=CandidateState.PENDING, dispatched_at__lt=deadline)
+        # Never sent: due at once, unless it waits for its slot's earlier turns (those are sent
+        # when the earlier answer is stored).
+        | (Q(state=CandidateState.PENDING, dispatched_at=None) & ~Exists(earlier_unanswered)),
         turn__task__state=TaskState.GENERATING,
     ).values_list("pk", flat=True)
     requeued = 0
@@ -237,6 +275,17 @@ def sweep_stuck_candidates() -> int:
             if candidate is None:
                 continue
             if candidate.state == CandidateState.RUNNING and candidate.claimed_at < deadline:
+                if candidate.attempts >= settings.GENERATION_MAX_ATTEMPTS:
+                    # Lost on every attempt (a job that kills its worker): park it, do not loop.
+                    transition_locked(
+                        candidate,
+                        "fail",
+                        actor=None,
+                        reason="no answer after the last attempt",
+                        error=f"no answer after {candidate.attempts} attempts; {candidate.error}",
+                    )
+                    settle_task(candidate.turn.task_id)
+                    continue
                 transition_locked(
                     candidate,
                     "release",

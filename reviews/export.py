@@ -16,12 +16,13 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from django.db.models import Prefetch, QuerySet
+from django.db.models import QuerySet
 
 from reviews.models import Outcome
-from tasks.models import Campaign, Candidate, Turn
+from tasks.models import Campaign, Candidate
 
-CHUNK = 500  # outcomes per database round trip and per Parquet row group
+CHUNK = 1000  # outcomes per database round trip
+ROW_GROUP = 2000  # rows per Parquet row group: bounds the writer's memory
 
 _MESSAGES = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
 _SCORES = pa.list_(pa.struct([("criterion", pa.string()), ("score", pa.float64())]))
@@ -58,76 +59,129 @@ SCHEMA = pa.schema(
 FIELDS = SCHEMA.names
 
 
-def outcomes_for_export(*, campaign: Campaign) -> QuerySet[Outcome]:
-    """The campaign's outcomes with everything a row needs, in a fixed number of queries."""
-    candidates = Candidate.objects.select_related("slot__model_version").only(
-        "id", "turn_id", "output", "slot__label", "slot__model_version__slug"
-    )
-    turns = Turn.objects.order_by("index").prefetch_related(
-        Prefetch("candidates", queryset=candidates)
-    )
+OUTCOME_FIELDS = {
+    "task": "task_id",
+    "round": "round",
+    "method": "method",
+    "preference": "preference",
+    "scores": "scores",
+    "agreement": "agreement",
+    "campaign": "task__campaign_id",
+    "base_commit": "task__base_commit",
+    "kind": "task__kind",
+    "scenario_title": "task__scenario_title",
+    "repository": "task__repository__full_name",
+    "rubric": "rubric_version__rubric__slug",
+    "rubric_version": "rubric_version__number",
+}
+ANSWER_FIELDS = (
+    "turn__task_id",
+    "turn__index",
+    "turn__prompt",
+    "slot__label",
+    "slot__model_version__slug",
+    "output",
+)
+
+
+def outcomes_for_export(*, campaign: Campaign) -> QuerySet:
+    """The campaign's outcomes as plain tuples with what a row needs, in task order.
+
+    Tuples, not model instances: building eight model instances per row would cost most of
+    an export's time.
+    """
     return (
         Outcome.objects.filter(task__campaign=campaign)
-        .select_related("task__repository", "rubric_version__rubric")
-        .prefetch_related(Prefetch("task__turns", queryset=turns))
         .order_by("task_id")
+        .values_list(*OUTCOME_FIELDS.values())
     )
 
 
-def _scores(outcome: Outcome, turn: int, slot: str) -> list[dict[str, Any]]:
+def _answers(task_ids: list[int]) -> dict[int, list[tuple[int, str, dict[str, tuple[str, str]]]]]:
+    """Per task, its turns in order: (index, prompt, {slot label: (model slug, output)})."""
+    turns: dict[int, list[tuple[int, str, dict[str, tuple[str, str]]]]] = {}
+    answers = (
+        Candidate.objects.filter(turn__task_id__in=task_ids)
+        .order_by("turn__task_id", "turn__index", "slot__label")
+        .values_list(*ANSWER_FIELDS)
+    )
+    for task_id, index, prompt, label, model, output in answers:
+        task_turns = turns.setdefault(task_id, [])
+        if not task_turns or task_turns[-1][0] != index:
+            task_turns.append((index, prompt, {}))
+        task_turns[-1][2][label] = (model, output)
+    return turns
+
+
+def _scores(scores: list[dict[str, Any]], turn: int, slot: str) -> list[dict[str, Any]]:
     return [
         {"criterion": s["criterion"], "score": float(s["score"])}
-        for s in outcome.scores
+        for s in scores
         if s["turn"] == turn and s["slot"] == slot
     ]
 
 
-def rows_of(outcome: Outcome) -> Iterator[dict[str, Any]]:
-    """One row per turn of the outcome's task."""
-    task = outcome.task
-    tie = outcome.preference == 0
-    chosen, rejected = ("B", "A") if outcome.preference > 0 else ("A", "B")
-    turns = list(task.turns.all())
+def rows_of(
+    outcome: dict[str, Any], turns: list[tuple[int, str, dict[str, tuple[str, str]]]]
+) -> Iterator[dict[str, Any]]:
+    """One row per turn of the outcome's task (`outcome` keyed as OUTCOME_FIELDS)."""
+    preference = float(outcome["preference"])
+    chosen, rejected = ("B", "A") if preference > 0 else ("A", "B")
+    agreement = json.dumps(outcome["agreement"], sort_keys=True)
     history: list[dict[str, str]] = []
-    for turn in turns:
-        answers = {c.slot.label: c for c in turn.candidates.all()}
+    for index, prompt_text, answers in turns:
         if chosen not in answers or rejected not in answers:
             continue
-        prompt = [*history, {"role": "user", "content": turn.prompt}]
+        prompt = [*history, {"role": "user", "content": prompt_text}]
         yield {
             "prompt": prompt,
-            "chosen": [{"role": "assistant", "content": answers[chosen].output}],
-            "rejected": [{"role": "assistant", "content": answers[rejected].output}],
-            "prompt_text": turn.prompt,
-            "campaign": task.campaign_id,
-            "task": task.pk,
-            "turn": turn.index,
+            "chosen": [{"role": "assistant", "content": answers[chosen][1]}],
+            "rejected": [{"role": "assistant", "content": answers[rejected][1]}],
+            "prompt_text": prompt_text,
+            "campaign": outcome["campaign"],
+            "task": outcome["task"],
+            "turn": index,
             "turns": len(turns),
-            "round": outcome.round,
+            "round": outcome["round"],
             "chosen_slot": chosen,
             "rejected_slot": rejected,
-            "chosen_model": answers[chosen].slot.model_version.slug,
-            "rejected_model": answers[rejected].slot.model_version.slug,
-            "tie": tie,
-            "preference": float(outcome.preference),
-            "margin": abs(float(outcome.preference)),
-            "scores_chosen": _scores(outcome, turn.index, chosen),
-            "scores_rejected": _scores(outcome, turn.index, rejected),
-            "method": outcome.method,
-            "rubric": outcome.rubric_version.rubric.slug,
-            "rubric_version": outcome.rubric_version.number,
-            "agreement": json.dumps(outcome.agreement, sort_keys=True),
-            "repository": task.repository.full_name,
-            "base_commit": task.base_commit,
-            "kind": task.kind,
-            "scenario_title": task.scenario_title,
+            "chosen_model": answers[chosen][0],
+            "rejected_model": answers[rejected][0],
+            "tie": preference == 0,
+            "preference": preference,
+            "margin": abs(preference),
+            "scores_chosen": _scores(outcome["scores"], index, chosen),
+            "scores_rejected": _scores(outcome["scores"], index, rejected),
+            "method": outcome["method"],
+            "rubric": outcome["rubric"],
+            "rubric_version": outcome["rubric_version"],
+            "agreement": agreement,
+            "repository": outcome["repository"],
+            "base_commit": outcome["base_commit"],
+            "kind": outcome["kind"],
+            "scenario_title": outcome["scenario_title"],
         }
-        history = [*prompt, {"role": "assistant", "content": answers[chosen].output}]
+        history = [*prompt, {"role": "assistant", "content": answers[chosen][1]}]
 
 
-def export_rows(outcomes: QuerySet[Outcome], chunk: int = CHUNK) -> Iterator[dict[str, Any]]:
-    for outcome in outcomes.iterator(chunk_size=chunk):
-        yield from rows_of(outcome)
+def export_rows(outcomes: QuerySet, chunk: int = CHUNK) -> Iterator[dict[str, Any]]:
+    """Rows in task order; outcomes stream through a server-side cursor, `chunk` tasks at a
+    time, each chunk's answers read in one query."""
+    names = list(OUTCOME_FIELDS)
+    batch: list[dict[str, Any]] = []
+    for values in outcomes.iterator(chunk_size=chunk):
+        batch.append(dict(zip(names, values, strict=True)))
+        if len(batch) >= chunk:
+            yield from _rows_of_batch(batch)
+            batch = []
+    if batch:
+        yield from _rows_of_batch(batch)
+
+
+def _rows_of_batch(batch: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    turns = _answers([outcome["task"] for outcome in batch])
+    for outcome in batch:
+        yield from rows_of(outcome, turns.get(outcome["task"], []))
 
 
 def jsonl_chunks(rows: Iterator[dict[str, Any]], per_chunk: int = 200) -> Iterator[bytes]:
@@ -170,7 +224,9 @@ class _Spool:
         return out
 
 
-def parquet_chunks(rows: Iterator[dict[str, Any]], rows_per_group: int = CHUNK) -> Iterator[bytes]:
+def parquet_chunks(
+    rows: Iterator[dict[str, Any]], rows_per_group: int = ROW_GROUP
+) -> Iterator[bytes]:
     """Parquet, one row group per `rows_per_group` rows, each sent as soon as it is written."""
     spool = _Spool()
     with pq.ParquetWriter(pa.PythonFile(spool, mode="w"), SCHEMA, compression="zstd") as writer:

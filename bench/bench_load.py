@@ -1,0 +1,600 @@
+"""Reviewer load on the production shape, and the main endpoints as the data grows.
+
+    .venv/bin/python -m bench.bench_load [--reviewers 10 50 200] [--seconds 15] [--warmup 3]
+        [--paused-reviewers 50] [--paused-seconds 30] [--growth-reviews 1000000]
+        [--web-workers 5] [--keep] [--no-results-file]
+
+Started here and stopped at the end, even on failure or SIGTERM: a private PostgreSQL (fsync on)
+and Redis (`scripts/services.sh`, in a temporary folder under `.local/`), gunicorn with sync
+workers on production settings (DEBUG=false), and a Celery worker. The load comes from this
+process: one asyncio client (httpx2) on loopback with one coroutine per simulated reviewer.
+
+Data: a campaign of three reviewers per task over a four-criterion rubric; tasks in review with
+two answers of ~300-line diffs each, copied in SQL from a template made through the services
+(bench/load_data.py), with their audit entries written by the triggers.
+
+Runs, each measured after `--warmup` seconds for `--seconds` seconds:
+  growth @1k      10 reviewers in a closed loop and one lead reading task histories, with about
+                  1,000 reviews in the database
+  closed N        N reviewers, each looping claim next -> read the assignment -> submit a review
+                  (scores for both slots on every criterion), no pauses: the maximum
+  ceiling N       the same N clients looping `GET /api/v1/me/` on the same gunicorn
+  paused          50 reviewers pausing 1 s after each request: latency at a human pace
+  growth @1M      as growth @1k after copying completed tasks up to `--growth-reviews` reviews
+Figures: reviews/s, requests/s, p50/p95/p99 per endpoint, errors (any status other than the
+expected, or a transport error), peak RSS of the gunicorn workers, and the cycle's requests/s
+as a fraction of the ceiling at the same N. EXPLAIN plans of the claim and history queries at
+the end. Prints JSON, writes `bench/results/load.md`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import getpass
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from bench.bench_generation import PYTHON, ROOT, services, stop_group, wait_for_quiet, worker
+
+RESULTS = ROOT / "bench" / "results" / "load.md"
+SECRET_KEY = "bench-load-throwaway-secret-key-0123456789-abcdefghijklmnopqrstuv"
+EXPECTED = {"next": {201, 204}, "detail": {200}, "review": {201}, "me": {200}, "history": {200}}
+GOALS = {"errors_at_200": 0, "fraction": 0.5, "paused_review_p99_ms": 250, "growth_ratio": 1.5}
+
+
+def log(message: str) -> None:
+    print(f"bench_load: {message}", file=sys.stderr, flush=True)
+
+
+# ------------------------------------------------------------------- gunicorn --
+
+
+@contextlib.contextmanager
+def gunicorn(env: dict[str, str], workers: int, log_path: Path):
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with log_path.open("ab") as log_file:
+        process = subprocess.Popen(
+            [
+                str(ROOT / ".venv" / "bin" / "gunicorn"),
+                "marlin.wsgi:application",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                str(workers),
+                "--backlog",
+                "4096",
+                "--timeout",
+                "60",
+                "--graceful-timeout",
+                "5",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        import httpx2
+
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(300):
+            with contextlib.suppress(httpx2.TransportError):
+                if httpx2.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            if process.poll() is not None:
+                raise RuntimeError("gunicorn exited; see its log")
+            time.sleep(0.1)
+        else:
+            raise RuntimeError("gunicorn did not answer")
+        yield url, process
+    finally:
+        stop_group(process)
+
+
+def peak_rss_mib(master: subprocess.Popen) -> dict[str, float]:
+    """Peak resident memory (VmHWM) of each gunicorn worker so far."""
+    children = Path(f"/proc/{master.pid}/task/{master.pid}/children").read_text().split()
+    peaks = []
+    for pid in children:
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peaks.append(int(line.split()[1]) / 1024)
+    return {"max_worker": round(max(peaks), 1), "all_workers": round(sum(peaks), 1)}
+
+
+# ------------------------------------------------------------------- the load --
+
+
+class Stats:
+    def __init__(self, window: tuple[float, float]) -> None:
+        self.window = window
+        self.latencies: dict[str, list[float]] = defaultdict(list)
+        self.errors: dict[str, int] = defaultdict(int)
+        self.error_samples: list[str] = []
+        self.requests = 0
+        self.reviews = 0
+        self.empty = 0
+
+    def record(self, name: str, started: float, status: int | str) -> bool:
+        ended = time.monotonic()
+        ok = status in EXPECTED[name]
+        if self.window[0] <= ended <= self.window[1]:
+            self.requests += 1
+            self.latencies[name].append((ended - started) * 1000)
+            if not ok:
+                self.errors[name] += 1
+            if name == "review" and ok:
+                self.reviews += 1
+            if name == "next" and status == 204:
+                self.empty += 1
+        if not ok and len(self.error_samples) < 10:
+            self.error_samples.append(f"{name}: {status}")
+        return ok
+
+    def summary(self) -> dict[str, Any]:
+        seconds = self.window[1] - self.window[0]
+        return {
+            "seconds": round(seconds, 1),
+            "reviews_per_s": round(self.reviews / seconds, 2),
+            "requests_per_s": round(self.requests / seconds, 1),
+            "errors": sum(self.errors.values()),
+            "error_samples": self.error_samples,
+            "empty_queue": self.empty,
+            "endpoints": {
+                name: {
+                    "count": len(values),
+                    "p50_ms": round(percentile(values, 0.50), 1),
+                    "p95_ms": round(percentile(values, 0.95), 1),
+                    "p99_ms": round(percentile(values, 0.99), 1),
+                }
+                for name, values in sorted(self.latencies.items())
+            },
+        }
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = q * (len(ordered) - 1)
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def review_from(assignment: dict[str, Any]) -> dict[str, Any]:
+    """A complete review of what the assignment shows: every criterion for every slot."""
+    criteria = assignment["rubric"]["criteria"]
+    slots = [c["slot"] for c in assignment["task"]["turns"][0]["candidates"]]
+    return {
+        "scores": [
+            {
+                "slot": slot,
+                "criterion": c["key"],
+                "score": 4 if slot == "A" else 3,
+                "comment": "Checked the quoting and the whitelist.",
+            }
+            for slot in slots
+            for c in criteria
+        ],
+        "preference": -2,
+        "rationale": "A quotes every option before the call and keeps each whitelisted pip "
+        "option working; B misses the --index-url case and adds no test.",
+        "verdict": "approve",
+        "comments": "Both apply cleanly to the base commit.",
+        "time_spent_seconds": 1500,
+    }
+
+
+async def call(client, stats: Stats, name: str, method: str, path: str, **kwargs):
+    started = time.monotonic()
+    try:
+        response = await client.request(method, path, **kwargs)
+    except Exception as exc:  # a transport error is an error of the run, never a crash of it
+        stats.record(name, started, type(exc).__name__)
+        return None
+    stats.record(name, started, response.status_code)
+    return response
+
+
+async def reviewer(client, token: str, campaign: int, stats: Stats, stop: float, pause: float):
+    headers = {"Authorization": f"Token {token}"}
+    while time.monotonic() < stop:
+        claimed = await call(
+            client, stats, "next", "POST", "/api/v1/assignments/next/",
+            json={"campaign": campaign}, headers=headers,
+        )  # fmt: skip
+        if claimed is None or claimed.status_code != 201:
+            await asyncio.sleep(max(pause, 0.05))
+            continue
+        assignment_id = claimed.json()["id"]
+        await asyncio.sleep(pause)
+        detail = await call(
+            client, stats, "detail", "GET", f"/api/v1/assignments/{assignment_id}/",
+            headers=headers,
+        )  # fmt: skip
+        if detail is None or detail.status_code != 200:
+            continue
+        body = review_from(detail.json())
+        await asyncio.sleep(pause)
+        await call(
+            client, stats, "review", "POST", f"/api/v1/assignments/{assignment_id}/review/",
+            json=body, headers=headers,
+        )  # fmt: skip
+        await asyncio.sleep(pause)
+
+
+async def reader(client, token: str, path: str, name: str, stats: Stats, stop: float, paths=None):
+    headers = {"Authorization": f"Token {token}"}
+    while time.monotonic() < stop:
+        target = random.choice(paths) if paths else path
+        await call(client, stats, name, "GET", target, headers=headers)
+
+
+async def run_clients(url: str, coroutines_of, *, warmup: float, seconds: float) -> Stats:
+    import httpx2
+
+    start = time.monotonic()
+    stats = Stats((start + warmup, start + warmup + seconds))
+    stop = start + warmup + seconds
+    limits = httpx2.Limits(max_connections=1000, max_keepalive_connections=1000)
+    async with httpx2.AsyncClient(base_url=url, limits=limits, timeout=120) as client:
+        await asyncio.gather(*coroutines_of(client, stats, stop))
+    return stats
+
+
+QUIET_WAIT = [60.0]  # seconds each run may wait for idle CPUs (--quiet-wait)
+
+
+def closed_loop(url, tokens, campaign, n, *, warmup, seconds, pause=0.0) -> Stats:
+    wait_for_quiet(QUIET_WAIT[0])
+    chosen = tokens[:n]
+
+    def coroutines(client, stats, stop):
+        return [reviewer(client, t, campaign, stats, stop, pause) for t in chosen]
+
+    return asyncio.run(run_clients(url, coroutines, warmup=warmup, seconds=seconds))
+
+
+def ceiling(url, tokens, n, *, warmup, seconds) -> Stats:
+    wait_for_quiet(QUIET_WAIT[0])
+
+    def coroutines(client, stats, stop):
+        return [reader(client, t, "/api/v1/me/", "me", stats, stop) for t in tokens[:n]]
+
+    return asyncio.run(run_clients(url, coroutines, warmup=warmup, seconds=seconds))
+
+
+def growth_run(url, tokens, campaign, lead_token, history_paths, *, warmup, seconds) -> Stats:
+    wait_for_quiet(QUIET_WAIT[0])
+
+    def coroutines(client, stats, stop):
+        load = [reviewer(client, t, campaign, stats, stop, 0.0) for t in tokens[:10]]
+        return [*load, reader(client, lead_token, "", "history", stats, stop, history_paths)]
+
+    return asyncio.run(run_clients(url, coroutines, warmup=warmup, seconds=seconds))
+
+
+# ------------------------------------------------------------------- data --
+
+
+def build_world(options) -> dict[str, Any]:
+    from django.db import connection
+    from rest_framework.authtoken.models import Token
+
+    from bench import load_data
+    from rubrics.services import default_rubric
+    from tasks import services as task_services
+    from tests.accounts.factories import UserFactory
+    from tests.tasks.factories import ModelVersionFactory, RepositoryFactory
+
+    lead = UserFactory(roles=["lead"])
+    author = UserFactory(roles=["author"])
+    reviewers = [UserFactory(roles=["reviewer"]) for _ in range(max(options.reviewers) + 3)]
+    history_reviewers = [UserFactory(roles=["reviewer"]) for _ in range(30)]
+    rubric = default_rubric(actor=lead)
+    campaign = task_services.campaign_create(
+        actor=lead,
+        name="Load",
+        rubric_version=rubric.versions.get(number=1),
+        model_versions=[ModelVersionFactory(), ModelVersionFactory()],
+        reviewers_per_task=3,
+        review_timeout_minutes=24 * 60,
+    )
+    templates = load_data.make_templates(
+        campaign=campaign,
+        author=author,
+        repository=RepositoryFactory(),
+        reviewers=history_reviewers,
+    )
+    started = time.monotonic()
+    load_data.clone_live_tasks(templates, options.live_tasks)
+    log(f"{options.live_tasks} tasks in review copied in {time.monotonic() - started:.1f} s")
+    started = time.monotonic()
+    load_data.clone_completed_tasks(templates, 333, offset=0)
+    log(f"333 completed tasks copied in {time.monotonic() - started:.1f} s")
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE")
+    tokens = [Token.objects.create(user=user).key for user in reviewers]
+    history_tasks = [
+        templates.done_task.pk,
+        *list(
+            templates.campaign.tasks.filter(state="completed")
+            .exclude(pk=templates.done_task.pk)
+            .order_by("pk")
+            .values_list("pk", flat=True)[:99]
+        ),
+    ]
+    return {
+        "campaign": campaign.pk,
+        "tokens": tokens,
+        "lead_token": Token.objects.create(user=lead).key,
+        "history_paths": [f"/api/v1/tasks/{pk}/history/" for pk in history_tasks],
+        "templates": templates,
+    }
+
+
+def grow_to(world, total_reviews: int, batch_tasks: int = 50_000) -> dict[str, Any]:
+    from django.db import connection
+
+    from bench import load_data
+    from reviews.models import Review
+
+    started = time.monotonic()
+    offset = 1000
+    while (have := Review.objects.count()) < total_reviews:
+        copies = min(batch_tasks, (total_reviews - have + 2) // 3)
+        load_data.clone_completed_tasks(
+            world["templates"], copies, offset=offset, audit_in_bulk=True
+        )
+        offset += copies
+        log(f"grow: {Review.objects.count()} reviews after {time.monotonic() - started:.0f} s")
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE")
+        cursor.execute("SELECT count(*) FROM audit_event")
+        audit_rows = cursor.fetchone()[0]
+    return {
+        "reviews": Review.objects.count(),
+        "audit_events": audit_rows,
+        "load_seconds": round(time.monotonic() - started, 1),
+    }
+
+
+def explain_plans(world) -> dict[str, str]:
+    from django.db import connection, transaction
+
+    from marlin.audit.selectors import _task_history_sql
+    from reviews.services import _open_slots_for
+    from tasks.models import Task
+
+    reviewer = world["templates"].history_reviewers[0]
+    plans = {}
+    with transaction.atomic():
+        claim = (
+            _open_slots_for(reviewer, world["campaign"])
+            .select_related("task__campaign")
+            .select_for_update(skip_locked=True, of=("self",))
+        )
+        plans["claim next"] = claim[:1].explain(analyze=True, buffers=True)
+        task_id = (
+            Task.objects.filter(campaign_id=world["campaign"], state="completed").latest("pk").pk
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "EXPLAIN (ANALYZE, BUFFERS) "
+                + _task_history_sql(with_identities=True, with_reviews=True),
+                {"task": task_id},
+            )
+            plans["task history (lead)"] = "\n".join(row[0] for row in cursor.fetchall())
+        transaction.set_rollback(True)
+    return plans
+
+
+# ------------------------------------------------------------------- report --
+
+
+def markdown(report: dict[str, Any]) -> str:
+    lines = [
+        f"Reviewer load: gunicorn {report['web_workers']} sync workers (DEBUG false), PostgreSQL "
+        f"(fsync on), Redis, a Celery worker; {report['cpus']} CPUs shared with the load "
+        f"client and other work ({report['finished_at']}).",
+        "",
+        f"`{report['command']}`",
+        "",
+        "| run | reviews/s | requests/s | errors | next p50/p95/p99 ms | detail p50/p95/p99 ms "
+        "| review p50/p95/p99 ms | ceiling req/s | fraction | worker peak RSS MiB |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+
+    def cell(run, name):
+        e = run["endpoints"].get(name)
+        return f"{e['p50_ms']} / {e['p95_ms']} / {e['p99_ms']}" if e else "-"
+
+    for run in report["runs"]:
+        lines.append(
+            f"| {run['name']} | {run['reviews_per_s']} | {run['requests_per_s']} | {run['errors']} "
+            f"| {cell(run, 'next')} | {cell(run, 'detail')} | {cell(run, 'review')} "
+            f"| {run.get('ceiling_requests_per_s', '-')} | {run.get('fraction', '-')} "
+            f"| {run['peak_rss_mib']['max_worker']} |"
+        )
+    growth = report.get("growth")
+    if growth:
+        lines += [
+            "",
+            f"Growth: {growth['small']['reviews']:,} -> {growth['large']['reviews']:,} reviews "
+            f"({growth['large']['audit_events']:,} audit entries; loaded in "
+            f"{growth['large']['load_seconds']} s); 10 reviewers closed loop + one lead reading "
+            "task histories.",
+            "",
+            "| endpoint | p50 small | p50 large | ratio | p95 small | p95 large | ratio |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for name, row in growth["ratios"].items():
+            lines.append(
+                f"| {name} | {row['p50_small']} | {row['p50_large']} | {row['p50_ratio']} "
+                f"| {row['p95_small']} | {row['p95_large']} | {row['p95_ratio']} |"
+            )
+    for title, plan in report.get("plans", {}).items():
+        lines += ["", f"EXPLAIN (ANALYZE, BUFFERS) {title}:", "", "```", plan, "```"]
+    lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reviewers", type=int, nargs="+", default=[10, 50, 200])
+    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--warmup", type=float, default=3)
+    parser.add_argument("--paused-reviewers", type=int, default=50)
+    parser.add_argument("--paused-seconds", type=float, default=30)
+    parser.add_argument("--live-tasks", type=int, default=3000)
+    parser.add_argument("--growth-reviews", type=int, default=1_000_000, help="0: no growth runs")
+    parser.add_argument("--web-workers", type=int, default=2 * (os.cpu_count() or 1) + 1)
+    parser.add_argument(
+        "--quiet-wait", type=float, default=60, help="before each run, wait for idle CPUs"
+    )
+    parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--no-results-file", action="store_true")
+    options = parser.parse_args(argv)
+    QUIET_WAIT[0] = options.quiet_wait
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    command = " ".join([".venv/bin/python -m bench.bench_load", *(argv or sys.argv[1:])])
+
+    with services(unsafe_pg=False, keep=options.keep) as (folder, service_env):
+        env = {
+            **os.environ,
+            "DATABASE_URL": service_env["DATABASE_URL"],
+            "REDIS_URL": service_env["REDIS_URL"],
+            "DJANGO_SETTINGS_MODULE": "marlin.settings",
+            "DEBUG": "false",
+            "SECRET_KEY": SECRET_KEY,
+            "SECURE_SSL_REDIRECT": "false",
+            # The load is many people's: per-person rates would only measure the throttle.
+            **{f"THROTTLE_{role}": "1000000/min" for role in ("USER", "REVIEWER", "LEAD")},
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        }
+        os.environ.update(env)
+        log("migrating")
+        subprocess.run(
+            [str(PYTHON), "manage.py", "migrate", "--verbosity=0"],
+            cwd=ROOT, env=env, check=True, stdout=sys.stderr,
+        )  # fmt: skip
+        import django
+
+        django.setup()
+        from marlin import context
+
+        with context.operation(origin="command:bench_load", actor_label=f"os:{getpass.getuser()}"):
+            world = build_world(options)
+        runs = []
+        report: dict[str, Any] = {
+            "benchmark": "load",
+            "command": command,
+            "cpus": os.cpu_count(),
+            "web_workers": options.web_workers,
+            "runs": runs,
+        }
+        with (
+            worker(2, env, folder / "worker.log"),
+            gunicorn(env, options.web_workers, folder / "gunicorn.log") as (url, master),
+        ):
+            timing = {"warmup": options.warmup, "seconds": options.seconds}
+            from reviews.models import Review
+
+            small = None
+            small_reviews = Review.objects.count()
+            if options.growth_reviews:
+                log(f"growth run with {small_reviews:,} reviews")
+                small = growth_run(
+                    url, world["tokens"], world["campaign"], world["lead_token"],
+                    world["history_paths"], **timing,
+                ).summary()  # fmt: skip
+                small.update(name="growth small", peak_rss_mib=peak_rss_mib(master))
+                runs.append(small)
+            for n in options.reviewers:
+                log(f"closed loop, {n} reviewers")
+                run = closed_loop(url, world["tokens"], world["campaign"], n, **timing).summary()
+                log(f"ceiling, {n} clients")
+                top = ceiling(url, world["tokens"], n, **timing).summary()
+                run.update(
+                    name=f"closed {n}",
+                    ceiling_requests_per_s=top["requests_per_s"],
+                    ceiling_errors=top["errors"],
+                    ceiling_me=top["endpoints"].get("me"),
+                    fraction=round(run["requests_per_s"] / top["requests_per_s"], 2),
+                    peak_rss_mib=peak_rss_mib(master),
+                )
+                runs.append(run)
+                log(json.dumps({k: run[k] for k in ("reviews_per_s", "errors", "fraction")}))
+            log(f"{options.paused_reviewers} reviewers pausing 1 s")
+            paused = closed_loop(
+                url, world["tokens"], world["campaign"], options.paused_reviewers,
+                warmup=options.warmup, seconds=options.paused_seconds, pause=1.0,
+            ).summary()  # fmt: skip
+            paused.update(
+                name=f"paused {options.paused_reviewers}", peak_rss_mib=peak_rss_mib(master)
+            )
+            runs.append(paused)
+            if options.growth_reviews:
+                log(f"growing to {options.growth_reviews:,} reviews")
+                loaded = grow_to(world, options.growth_reviews)
+                large = growth_run(
+                    url, world["tokens"], world["campaign"], world["lead_token"],
+                    world["history_paths"], **timing,
+                ).summary()  # fmt: skip
+                large.update(name="growth large", peak_rss_mib=peak_rss_mib(master))
+                runs.append(large)
+                ratios = {}
+                for name in ("next", "detail", "review", "history"):
+                    a, b = small["endpoints"][name], large["endpoints"][name]
+                    ratios[name] = {
+                        "p50_small": a["p50_ms"],
+                        "p50_large": b["p50_ms"],
+                        "p50_ratio": round(b["p50_ms"] / a["p50_ms"], 2),
+                        "p95_small": a["p95_ms"],
+                        "p95_large": b["p95_ms"],
+                        "p95_ratio": round(b["p95_ms"] / a["p95_ms"], 2),
+                    }
+                report["growth"] = {
+                    "small": {"reviews": small_reviews},
+                    "large": loaded,
+                    "ratios": ratios,
+                }
+            report["plans"] = explain_plans(world)
+    report["finished_at"] = datetime.now().astimezone().isoformat(timespec="seconds")
+    at_200 = [r for r in runs if r["name"] == f"closed {max(options.reviewers)}"]
+    report["goals"] = {
+        "errors_at_max_n": at_200[0]["errors"] if at_200 else None,
+        "min_fraction": min((r["fraction"] for r in runs if "fraction" in r), default=None),
+        "paused_review_p99_ms": paused["endpoints"].get("review", {}).get("p99_ms"),
+        "max_growth_p50_ratio": max(
+            (row["p50_ratio"] for row in report.get("growth", {}).get("ratios", {}).values()),
+            default=None,
+        ),
+    }
+    print(json.dumps(report, indent=2, default=str))
+    if not options.no_results_file:
+        RESULTS.parent.mkdir(exist_ok=True)
+        RESULTS.write_text(markdown(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

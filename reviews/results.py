@@ -57,37 +57,38 @@ def campaign_family(campaign: Campaign) -> list[int]:
     return sorted(set(found))
 
 
+PAIR_COUNTS_SQL = """
+    SELECT sa.model_version_id, sb.model_version_id,
+           COUNT(*) FILTER (WHERE o.preference < 0),
+           COUNT(*) FILTER (WHERE o.preference = 0),
+           COUNT(*) FILTER (WHERE o.preference > 0)
+    FROM {outcome} o
+    JOIN {task} t ON t.id = o.task_id
+    JOIN {slot} sa ON sa.task_id = o.task_id AND sa.label = 'A'
+    JOIN {slot} sb ON sb.task_id = o.task_id AND sb.label = 'B'
+    WHERE t.campaign_id = ANY(%s)
+    GROUP BY 1, 2
+"""
+
+
 def pair_counts(campaign_ids: list[int]) -> list[lb.PairCount]:
     """Per (model at slot A, model at slot B): outcomes won by A, tied, won by B."""
-    rows = _rows(
-        """
-        SELECT sa.model_version_id, sb.model_version_id,
-               COUNT(*) FILTER (WHERE o.preference < 0),
-               COUNT(*) FILTER (WHERE o.preference = 0),
-               COUNT(*) FILTER (WHERE o.preference > 0)
-        FROM {outcome} o
-        JOIN {task} t ON t.id = o.task_id
-        JOIN {slot} sa ON sa.task_id = o.task_id AND sa.label = 'A'
-        JOIN {slot} sb ON sb.task_id = o.task_id AND sb.label = 'B'
-        WHERE t.campaign_id = ANY(%s)
-        GROUP BY 1, 2
-        """,
-        [campaign_ids],
-    )
+    rows = _rows(PAIR_COUNTS_SQL, [campaign_ids])
     return [lb.PairCount(a, b, wins, ties, losses) for a, b, wins, ties, losses in rows]
 
 
 def criterion_aggregates(campaign_ids: list[int]) -> list[tuple[int, str, int, float, float]]:
     """Per (model version, criterion): count, mean and sample sd of the outcomes' scores."""
+    # jsonb_to_recordset parses each score once into typed columns: about 1.5 times faster
+    # than extracting fields with ->> over 1,000,000 outcomes (bench/bench_results.py).
     return _rows(
         """
-        SELECT s.model_version_id, e->>'criterion', COUNT(*),
-               AVG((e->>'score')::float), STDDEV_SAMP((e->>'score')::float)
+        SELECT s.model_version_id, e.criterion, COUNT(*), AVG(e.score), STDDEV_SAMP(e.score)
         FROM {outcome} o
         JOIN {task} t ON t.id = o.task_id
-        CROSS JOIN LATERAL jsonb_array_elements(o.scores) e
-        JOIN {slot} s ON s.task_id = o.task_id AND s.label = e->>'slot'
-        WHERE t.campaign_id = ANY(%s)
+        JOIN {slot} s ON s.task_id = o.task_id
+        CROSS JOIN LATERAL jsonb_to_recordset(o.scores) AS e(slot text, criterion text, score float)
+        WHERE t.campaign_id = ANY(%s) AND e.slot = s.label
         GROUP BY 1, 2
         """,
         [campaign_ids],

@@ -193,6 +193,7 @@ def _locked_if_still_claimed(candidate_id: int, token: str) -> Candidate | None:
 
 
 def _store_answer(candidate_id: int, token: str, result: GenerationResult) -> str:
+    from tasks.evidence.services import evidence_dispatch_on_commit
     from tasks.services import candidate_validate
 
     with transaction.atomic():
@@ -213,6 +214,7 @@ def _store_answer(candidate_id: int, token: str, result: GenerationResult) -> st
         )
         candidate_validate(candidate=candidate)
         task = candidate.turn.task
+        evidence_dispatch_on_commit(candidate=candidate, campaign_evidence=task.campaign.evidence)
         # Only this slot's next turn: the other slots' pending jobs are queued already, and
         # re-dispatching them would both duplicate the job and lock the row its job claims.
         dispatch_on_commit(next_candidates(task, slot_id=candidate.slot_id))

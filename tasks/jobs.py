@@ -3,6 +3,7 @@
 from celery import shared_task
 
 from tasks import generation
+from tasks.evidence.services import evidence_collect
 
 
 # No result is stored: nothing reads it, and the write to Redis would cost every job a round trip.
@@ -18,3 +19,10 @@ def generate_candidate_job(*, candidate_id: int) -> str:
 def sweep_stuck_candidates_job() -> int:
     """Re-dispatches candidates stuck in pending or running past the deadline."""
     return generation.sweep_stuck_candidates()
+
+
+@shared_task(name="tasks.collect_evidence", acks_late=True, reject_on_worker_lost=True)
+def collect_evidence_job(*, candidate_id: int) -> str:
+    """Applies a candidate's change and runs its campaign's checks in a sandbox (idempotent: a
+    second delivery finds the results stored and does nothing)."""
+    return evidence_collect(candidate_id=candidate_id)

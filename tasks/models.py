@@ -6,6 +6,7 @@ from django.db.models.functions import Lower
 from django_fsm import FSMField, FSMModelMixin, transition
 
 from marlin.roles import Role, user_has_role
+from tasks.evidence.validation import validate_evidence, validate_source_url
 
 
 class Repository(models.Model):
@@ -16,6 +17,14 @@ class Repository(models.Model):
     default_branch = models.CharField(max_length=200, default="main")
     language = models.CharField(max_length=64, blank=True)
     license = models.CharField(max_length=64, blank=True)
+    source_url = models.CharField(
+        max_length=500,
+        blank=True,
+        default="",
+        db_default="",  # the catalogue import inserts rows with SQL of its own
+        validators=[validate_source_url],
+        help_text="where evidence jobs clone it from: a git URL, file:// or an absolute path",
+    )
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -70,6 +79,13 @@ class Campaign(models.Model):
     )
     validators = models.JSONField(
         default=list, blank=True, help_text="validator keys; empty = all built-in"
+    )
+    evidence = models.JSONField(
+        default=dict,
+        blank=True,
+        validators=[validate_evidence],
+        help_text='checks run on each candidate in a sandbox: {"test_command": [...], '
+        '"linters": ["ruff", "bandit"], "timeout_seconds": 120}; empty = none',
     )
     author_rate_cents = models.PositiveIntegerField(default=28000)
     review_rate_cents = models.PositiveIntegerField(default=6000)

@@ -41,7 +41,13 @@ class ValidationFailed(Conflict):
 
 @transaction.atomic
 def repository_create(
-    *, full_name: str, url: str, default_branch: str = "main", language: str = "", license: str = ""
+    *,
+    full_name: str,
+    url: str,
+    default_branch: str = "main",
+    language: str = "",
+    license: str = "",
+    source_url: str = "",
 ) -> Repository:
     """Adds one repository to the catalogue."""
     return Repository.objects.create(
@@ -50,6 +56,7 @@ def repository_create(
         default_branch=default_branch,
         language=language,
         license=license,
+        source_url=source_url,
     )
 
 
@@ -315,6 +322,7 @@ def campaign_rerun(
         reviewers_per_task=campaign.reviewers_per_task,
         policy_override=campaign.policy_override,
         validators=campaign.validators,
+        evidence=campaign.evidence,
         author_rate_cents=campaign.author_rate_cents,
         review_rate_cents=campaign.review_rate_cents,
         arbitration_rate_cents=campaign.arbitration_rate_cents,

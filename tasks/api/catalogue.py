@@ -11,6 +11,7 @@ from marlin.permissions import ReadersAndWriters, has_role
 from marlin.roles import Role
 from rubrics.models import RubricVersion
 from tasks import selectors, services, validators
+from tasks.evidence import checks as evidence_checks
 from tasks.models import Campaign, ModelVersion
 
 
@@ -89,6 +90,7 @@ class CampaignOutput(serializers.ModelSerializer):
             "reviewers_per_task",
             "policy",
             "validators",
+            "evidence",
             "author_rate_cents",
             "review_rate_cents",
             "arbitration_rate_cents",
@@ -126,6 +128,11 @@ class CampaignInput(serializers.Serializer):
     reviewers_per_task = serializers.IntegerField(min_value=1, max_value=20, default=3)
     policy_override = serializers.JSONField(required=False, allow_null=True)
     validators = serializers.ListField(child=serializers.CharField(), required=False)
+    evidence = serializers.JSONField(
+        required=False,
+        help_text='checks run on each candidate in a sandbox: {"test_command": ["python", "-m", '
+        '"pytest"], "linters": ["ruff", "bandit"], "timeout_seconds": 120}',
+    )
     author_rate_cents = serializers.IntegerField(min_value=0, required=False)
     review_rate_cents = serializers.IntegerField(min_value=0, required=False)
     arbitration_rate_cents = serializers.IntegerField(min_value=0, required=False)
@@ -142,6 +149,13 @@ class CampaignInput(serializers.Serializer):
         if unknown:
             raise serializers.ValidationError(f"Unknown validators: {', '.join(unknown)}.")
         return keys
+
+    def validate_evidence(self, value: object) -> object:
+        try:
+            evidence_checks.parse_config(value)
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc)) from exc
+        return value or {}
 
     def validate(self, attrs: dict) -> dict:
         version = RubricVersion.objects.filter(

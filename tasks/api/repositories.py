@@ -9,6 +9,7 @@ from marlin.idempotency.decorators import idempotent
 from marlin.permissions import ReadersAndWriters
 from marlin.roles import Role
 from tasks import selectors, services
+from tasks.evidence.sources import validate_source_url
 from tasks.models import Repository
 
 _FULL_NAME = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
@@ -17,7 +18,16 @@ _FULL_NAME = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 class RepositoryOutput(serializers.ModelSerializer):
     class Meta:
         model = Repository
-        fields = ["id", "full_name", "url", "default_branch", "language", "license", "active"]
+        fields = [
+            "id",
+            "full_name",
+            "url",
+            "default_branch",
+            "language",
+            "license",
+            "source_url",
+            "active",
+        ]
 
 
 class RepositoryInput(serializers.Serializer):
@@ -26,6 +36,19 @@ class RepositoryInput(serializers.Serializer):
     default_branch = serializers.CharField(max_length=200, default="main")
     language = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
     license = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    source_url = serializers.CharField(
+        max_length=500,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="where evidence jobs clone it from: a git URL, file:// or an absolute path",
+    )
+
+    def validate_source_url(self, value: str) -> str:
+        try:
+            return validate_source_url(value)
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc)) from exc
 
     def validate_full_name(self, value: str) -> str:
         if not _FULL_NAME.match(value):

@@ -29,6 +29,10 @@ BEARS_ON = {
     "evidence.bandit": "security",
 }
 
+# Stages of an `evidence.apply` failure that say nothing about the change itself: the repository
+# or this worker's sandbox could not be had. Such a result is retried by the next job.
+NOT_ABOUT_THE_CHANGE = frozenset({"source", "checkout", "sandbox"})
+
 APPLY = ["git", "apply", "--recount", "--whitespace=nowarn", "--verbose"]
 
 

@@ -12,7 +12,7 @@ from django.conf import settings
 
 from tasks.evidence import checks
 from tasks.evidence.checks import EvidenceConfig, Finding
-from tasks.evidence.sandbox import Limits, Sandbox
+from tasks.evidence.sandbox import Limits, Sandbox, SandboxUnavailableError
 from tasks.evidence.sources import SourceCache, SourceError
 
 DIFF_INSIDE = "/evidence/change.diff"
@@ -77,24 +77,39 @@ def collect(
         change.write_text(diff)
         change.chmod(0o644)
         limits = replace(workplace.limits, wall_seconds=float(config.timeout_seconds))
-        with workplace.sandbox.open(tree) as session:
-            applied = session.run(
-                [*checks.APPLY, DIFF_INSIDE], limits=limits, read_only={DIFF_INSIDE: change}
-            )
-            findings = [checks.apply_finding(applied)]
-            if not applied.ok:
-                return sha, findings
-            # Linters first: the tests may change the tree they run in.
-            files = checks.changed_python_files(diff, tree)
-            for linter in config.linters:
-                if not files:
-                    findings.append(checks.nothing_to_lint(linter))
-                    continue
-                run = session.run(checks.LINTERS[linter].command(files), limits=limits)
-                findings.append(checks.LINTERS[linter].finding(run, files))
-            if config.test_command:
-                run = session.run(config.test_command, limits=limits)
-                findings.append(checks.tests_finding(run, config.timeout_seconds))
-        return sha, findings
+        try:
+            return sha, _in_sandbox(workplace, tree, change, diff, config, limits)
+        except SandboxUnavailableError as exc:
+            reason = f"This worker cannot run the sandbox: {exc}"
+            return sha, [checks.unavailable_finding(reason, stage="sandbox")]
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _in_sandbox(
+    workplace: Workplace,
+    tree: Path,
+    change: Path,
+    diff: str,
+    config: EvidenceConfig,
+    limits: Limits,
+) -> list[Finding]:
+    with workplace.sandbox.open(tree) as session:
+        applied = session.run(
+            [*checks.APPLY, DIFF_INSIDE], limits=limits, read_only={DIFF_INSIDE: change}
+        )
+        findings = [checks.apply_finding(applied)]
+        if not applied.ok:
+            return findings
+        # Linters first: the tests may change the tree they run in.
+        files = checks.changed_python_files(diff, tree)
+        for linter in config.linters:
+            if not files:
+                findings.append(checks.nothing_to_lint(linter))
+                continue
+            run = session.run(checks.LINTERS[linter].command(files), limits=limits)
+            findings.append(checks.LINTERS[linter].finding(run, files))
+        if config.test_command:
+            run = session.run(config.test_command, limits=limits)
+            findings.append(checks.tests_finding(run, config.timeout_seconds))
+    return findings

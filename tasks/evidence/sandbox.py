@@ -126,7 +126,7 @@ class Sandbox:
         if os.geteuid() != 0:
             raise SandboxUnavailableError("the sandbox needs root to run commands as a sandbox uid")
         self.lock_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        start = os.getpid() % self.uid_count
+        start = os.getpid() % max(self.uid_count, 1)
         for n in range(self.uid_count):
             uid = self.uid_base + (start + n) % self.uid_count
             handle = os.open(self.lock_dir / f"{uid}.lock", os.O_RDWR | os.O_CREAT, 0o600)

@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 _COMMIT = re.compile(r"^[0-9a-f]{7,40}$")
 _REMOTE = re.compile(r"^(?:https?|ssh|git|file)://[^\s]+$")
@@ -52,7 +53,11 @@ def validate_source_url(value: str) -> str:
         return value
     if any(ord(c) < 32 for c in value):
         raise ValueError("The source URL may not contain control characters.")
-    if _REMOTE.match(value) or (value.startswith("/") and "\x00" not in value):
+    if _REMOTE.match(value):
+        if urlsplit(value).password is not None:
+            raise ValueError("Credentials do not belong in the source URL.")
+        return value
+    if value.startswith("/"):
         return value
     raise ValueError(
         "Give a git URL (https://, http://, ssh://, git://, file://) or an absolute local path."

@@ -50,7 +50,14 @@ def test_counts_come_from_pytest_and_unittest_summaries():
 def test_source_urls_are_git_urls_or_absolute_paths():
     for good in ["https://example.org/a/b.git", "file:///srv/repo", "/srv/repos/b", "ssh://h/r"]:
         assert validate_source_url(good) == good
-    for bad in ["--upload-pack=touch x", "ext::sh -c touch% x", "repo", "https://a b", "/a\nb"]:
+    for bad in [
+        "--upload-pack=touch x",
+        "ext::sh -c touch% x",
+        "repo",
+        "https://a b",
+        "/a\nb",
+        "https://u:secret@h/r",
+    ]:
         with pytest.raises(ValueError):
             validate_source_url(bad)
 

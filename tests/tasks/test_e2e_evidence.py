@@ -1,0 +1,79 @@
+"""Evidence end to end: the API, the broker, a real worker generating and then sandboxing."""
+
+import pytest
+
+from marlin.audit.models import AuditEvent
+from tasks.models import Campaign, TaskState, ValidatorResult
+from tests.accounts.factories import UserFactory
+from tests.tasks.evidence_repos import CALC, PYTEST, make_repo
+from tests.tasks.factories import GOOD_PROMPT
+from tests.workers import Worker, wait_for
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+
+def test_a_worker_generates_then_tests_each_candidate_in_the_sandbox(
+    api, live_campaign, fake_models, tmp_path
+):
+    repo = make_repo(tmp_path / "repos")
+    good = repo.diff({"calc.py": CALC + "\n\ndef double(a):\n    return add(a, a)\n"})
+    bad = repo.diff({"calc.py": "def add(a, b):\n    return a - b\n"})
+    fake_models.answer_with(
+        lambda body: f"```diff\n{good if body['model'] == 'gpt-fake-1' else bad}```\n"
+    )
+    Campaign.objects.filter(pk=live_campaign.pk).update(
+        evidence={"test_command": PYTEST, "linters": ["ruff", "bandit"], "timeout_seconds": 60}
+    )
+    lead, author = UserFactory(roles=["lead"]), UserFactory(roles=["author"])
+    repository = api.as_user(lead).post(
+        "/api/v1/repositories/",
+        {"full_name": "org/calc", "url": "https://example.org/org/calc", "source_url": repo.url},
+    )
+    assert repository.status_code == 201, repository.json()
+    client = api.as_user(author)
+    created = client.post(
+        "/api/v1/tasks/",
+        {
+            "campaign": live_campaign.pk,
+            "repository": repository.json()["id"],
+            "base_commit": repo.commit,
+            "kind": "feature",
+            "scenario": {"title": "Add double", "description": "A helper over add."},
+            "prompt": GOOD_PROMPT,
+        },
+        format="json",
+    )
+    task_id = created.json()["id"]
+    worker = Worker(env={"EVIDENCE_DIR": str(tmp_path / "evidence")}).start()
+    try:
+        assert client.post(f"/api/v1/tasks/{task_id}/generate/").status_code == 202
+        wait_for(
+            lambda: (
+                ValidatorResult.objects.filter(task_id=task_id, key="evidence.tests").count() == 2
+            ),
+            timeout=120,
+            message="evidence for both candidates",
+        )
+    finally:
+        worker.stop()
+    task = client.get(f"/api/v1/tasks/{task_id}/").json()
+    assert task["state"] == TaskState.DRAFT
+    candidates = client.get(f"/api/v1/tasks/{task_id}/candidates/").json()
+    outcomes = {}
+    for candidate in candidates:
+        evidence = {v["key"]: v for v in candidate["validators"] if v["key"].startswith("evidence")}
+        assert set(evidence) == {
+            "evidence.apply",
+            "evidence.ruff",
+            "evidence.bandit",
+            "evidence.tests",
+        }
+        assert evidence["evidence.apply"]["passed"] is True
+        outcomes[candidate["output"].count("a - b")] = evidence["evidence.tests"]
+    assert outcomes[0]["passed"] is True and outcomes[0]["details"]["counts"] == {"passed": 1}
+    assert outcomes[1]["passed"] is False and outcomes[1]["details"]["counts"] == {"failed": 1}
+    recorded = AuditEvent.objects.filter(
+        object_type="tasks.validatorresult", action="candidate.evidence"
+    )
+    assert recorded.count() == 8
+    assert {e.origin for e in recorded} == {"job:tasks.collect_evidence"}

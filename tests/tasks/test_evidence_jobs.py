@@ -1,0 +1,182 @@
+"""Evidence per candidate with the database: queued after generation, stored as validator
+results, shown in the task API and recorded in the audit trail; settings through the API."""
+
+from dataclasses import replace
+
+import pytest
+
+from marlin.audit.models import AuditEvent
+from tasks import jobs, services
+from tasks.evidence.services import evidence_collect
+from tasks.models import Campaign, Candidate, ValidatorResult
+from tests.tasks.evidence_repos import CALC, PYTEST, make_repo, workplace_for
+from tests.tasks.factories import RepositoryFactory, make_task
+from tests.tasks.test_services_tasks import generate_inline
+
+pytestmark = pytest.mark.django_db
+
+EVIDENCE = {"test_command": PYTEST, "linters": ["ruff"], "timeout_seconds": 60}
+
+
+def answer(diff: str) -> str:
+    return f"Here is the change.\n\n```diff\n{diff}```\n"
+
+
+@pytest.fixture
+def repo(tmp_path):
+    return make_repo(tmp_path / "repos")
+
+
+@pytest.fixture
+def workplace(tmp_path):
+    return workplace_for(tmp_path / "evidence")
+
+
+@pytest.fixture
+def generated(live_campaign, fake_models, repo, monkeypatch, django_capture_on_commit_callbacks):
+    """A task whose slot answering as gpt-fake-1 adds a function (tests pass), the other breaks
+    `add`; returns (task, candidates by model, the evidence jobs queued)."""
+    Campaign.objects.filter(pk=live_campaign.pk).update(evidence=EVIDENCE)
+    good = repo.diff({"calc.py": CALC + "\n\ndef double(a):\n    return add(a, a)\n"})
+    bad = repo.diff({"calc.py": "def add(a, b):\n    return a - b\n"})
+    fake_models.answer_with(lambda body: answer(good if body["model"] == "gpt-fake-1" else bad))
+    source = RepositoryFactory(source_url=repo.url)
+    task = make_task(campaign=live_campaign, repository=source, base_commit=repo.commit)
+    queued = []
+    monkeypatch.setattr(jobs.generate_candidate_job, "apply_async", lambda **kw: None)
+    monkeypatch.setattr(jobs.collect_evidence_job, "delay", lambda **kw: queued.append(kw))
+    with django_capture_on_commit_callbacks(execute=True):
+        services.task_generate(task=task, actor=task.author)
+        generate_inline(task)
+    candidates = {
+        c.slot.model_version.model: c
+        for c in Candidate.objects.filter(turn__task=task).select_related("slot__model_version")
+    }
+    return task, candidates, queued
+
+
+def evidence_of(candidate):
+    return {
+        r.key: r
+        for r in ValidatorResult.objects.filter(candidate=candidate, key__startswith="evidence.")
+    }
+
+
+def test_each_generated_candidate_queues_one_evidence_job_after_commit(generated):
+    _, candidates, queued = generated
+    assert sorted(q["candidate_id"] for q in queued) == sorted(c.pk for c in candidates.values())
+
+
+def test_a_campaign_without_evidence_queues_no_job_and_the_job_does_nothing(
+    live_campaign, fake_models, monkeypatch, django_capture_on_commit_callbacks, workplace
+):
+    task = make_task(campaign=live_campaign)
+    queued = []
+    monkeypatch.setattr(jobs.generate_candidate_job, "apply_async", lambda **kw: None)
+    monkeypatch.setattr(jobs.collect_evidence_job, "delay", lambda **kw: queued.append(kw))
+    with django_capture_on_commit_callbacks(execute=True):
+        services.task_generate(task=task, actor=task.author)
+        generate_inline(task)
+    assert queued == []
+    candidate = Candidate.objects.filter(turn__task=task).first()
+    assert evidence_collect(candidate_id=candidate.pk, workplace=workplace) == "skipped"
+    assert evidence_of(candidate) == {}
+
+
+def test_the_job_stores_the_evidence_once_and_the_trail_records_it(generated, workplace):
+    _, candidates, _ = generated
+    passing, breaking = candidates["gpt-fake-1"], candidates["claude-fake-1"]
+    assert evidence_collect(candidate_id=passing.pk, workplace=workplace) == "stored"
+    assert evidence_collect(candidate_id=breaking.pk, workplace=workplace) == "stored"
+
+    found = evidence_of(passing)
+    assert set(found) == {"evidence.apply", "evidence.ruff", "evidence.tests"}
+    assert all(r.severity == "advisory" for r in found.values())
+    assert found["evidence.apply"].passed and found["evidence.tests"].passed
+    assert found["evidence.tests"].details["counts"] == {"passed": 1}
+    assert found["evidence.tests"].details["content_hash"] == passing.content_hash
+    broken = evidence_of(breaking)["evidence.tests"]
+    assert not broken.passed and broken.message == "Tests fail (1 failed)."
+
+    stored = {r.pk: r.updated_at for r in ValidatorResult.objects.filter(key__startswith="ev")}
+    # A redelivered job finds the results of this answer and base commit and runs nothing.
+    assert evidence_collect(candidate_id=passing.pk, workplace=workplace) == "skipped"
+    assert {
+        r.pk: r.updated_at for r in ValidatorResult.objects.filter(key__startswith="ev")
+    } == stored
+
+    entries = AuditEvent.objects.filter(
+        object_type="tasks.validatorresult", action="candidate.evidence"
+    )
+    assert sorted(int(e.object_id) for e in entries) == sorted(stored)
+    assert {e.reason for e in entries} == {"evidence run"}
+
+
+def test_the_task_api_shows_the_evidence_beside_each_candidate(api, generated, workplace):
+    task, candidates, _ = generated
+    for candidate in candidates.values():
+        evidence_collect(candidate_id=candidate.pk, workplace=workplace)
+    listed = api.as_user(task.author).get(f"/api/v1/tasks/{task.pk}/candidates/").json()
+    by_slot = {
+        c["slot"]: {v["key"]: v for v in c["validators"] if v["key"].startswith("evidence.")}
+        for c in listed
+    }
+    passing_slot = candidates["gpt-fake-1"].slot.label
+    breaking_slot = candidates["claude-fake-1"].slot.label
+    assert by_slot[passing_slot]["evidence.tests"]["passed"] is True
+    assert by_slot[breaking_slot]["evidence.tests"]["passed"] is False
+    assert by_slot[breaking_slot]["evidence.tests"]["details"]["bears_on"] == "correctness"
+    assert by_slot[breaking_slot]["evidence.ruff"]["details"]["bears_on"] == "maintainability"
+
+
+def test_a_repository_without_a_source_gets_a_finding_that_says_so(generated, workplace):
+    task, candidates, _ = generated
+    type(task.repository).objects.filter(pk=task.repository_id).update(source_url="")
+    candidate = candidates["gpt-fake-1"]
+    assert evidence_collect(candidate_id=candidate.pk, workplace=workplace) == "stored"
+    (only,) = evidence_of(candidate).values()
+    assert only.key == "evidence.apply" and not only.passed
+    assert only.details["stage"] == "source"
+    assert "has no source" in only.message
+
+
+def test_evidence_settings_and_sources_are_checked_by_the_api(api, make_user, live_campaign):
+    lead = make_user("lead")
+    client = api.as_user(lead)
+    base = {
+        "name": "With evidence",
+        "rubric": "code-change",
+        "rubric_version": 1,
+        "model_versions": list(live_campaign.model_versions.values_list("slug", flat=True)),
+    }
+    refused = client.post(
+        "/api/v1/campaigns/", {**base, "evidence": {"test_command": "pytest; rm -rf /"}}
+    )
+    assert refused.status_code == 400
+    assert "evidence" in refused.json()["error"]["details"]
+    created = client.post("/api/v1/campaigns/", {**base, "evidence": EVIDENCE})
+    assert created.status_code == 201, created.json()
+    assert created.json()["evidence"] == EVIDENCE
+    assert Campaign.objects.get(pk=created.json()["id"]).evidence == EVIDENCE
+
+    repo = {"full_name": "org/with-source", "url": "https://example.org/org/with-source"}
+    for bad in ["--upload-pack=touch x", "https://user:secret@example.org/r.git", "relative/p"]:
+        response = client.post("/api/v1/repositories/", {**repo, "source_url": bad})
+        assert response.status_code == 400
+        assert "source_url" in response.json()["error"]["details"]
+    response = client.post("/api/v1/repositories/", {**repo, "source_url": "/srv/repos/r"})
+    assert response.status_code == 201, response.json()
+    assert response.json()["source_url"] == "/srv/repos/r"
+
+
+def test_a_worker_without_a_sandbox_says_so_and_the_next_run_tries_again(generated, workplace):
+    _, candidates, _ = generated
+    candidate = candidates["gpt-fake-1"]
+    no_sandbox = replace(workplace, sandbox=replace(workplace.sandbox, uid_count=0))
+    assert evidence_collect(candidate_id=candidate.pk, workplace=no_sandbox) == "stored"
+    (only,) = evidence_of(candidate).values()
+    assert not only.passed and only.details["stage"] == "sandbox"
+    assert only.message == "This worker cannot run the sandbox: all 0 sandbox uids are in use"
+    assert evidence_collect(candidate_id=candidate.pk, workplace=workplace) == "stored"
+    found = evidence_of(candidate)
+    assert found["evidence.apply"].passed and found["evidence.tests"].passed

@@ -105,3 +105,40 @@ def decide_round(reviews: list[ReviewData], policy: dict[str, Any]) -> RoundDeci
         "criteria": over,
     }
     return RoundDecision("disagreement", final_preference, final_scores, agreement, disagreement)
+
+
+# Failing evidence that contradicts the top score on the criterion it bears on. Lint findings are
+# left out: a style nit does not make a top maintainability score wrong.
+CONTRADICTING_EVIDENCE = {"evidence.apply", "evidence.tests", "evidence.bandit"}
+
+
+def evidence_conflicts(
+    reviews: list[tuple[int, list[dict[str, Any]]]],
+    failing: dict[tuple[int, str], list[dict[str, Any]]],
+    criteria: list[dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """Scores at the top of their criterion's scale given to a candidate whose evidence on that
+    criterion failed. `reviews` are (review id, scores); `failing` maps (turn, slot) to the
+    candidate's failed evidence results {"key", "message", "bears_on"}."""
+    top = {c["key"]: c["scale_max"] for c in criteria}
+    conflicts = []
+    for review_id, scores in reviews:
+        for score in scores:
+            if score["score"] < top.get(score["criterion"], float("inf")):
+                continue
+            for evidence in failing.get((score["turn"], score["slot"]), []):
+                if evidence["key"] in CONTRADICTING_EVIDENCE and (
+                    evidence["bears_on"] == score["criterion"]
+                ):
+                    conflicts.append(
+                        {
+                            "review": review_id,
+                            "turn": score["turn"],
+                            "slot": score["slot"],
+                            "criterion": score["criterion"],
+                            "score": score["score"],
+                            "evidence": evidence["key"],
+                            "message": evidence["message"],
+                        }
+                    )
+    return conflicts

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -13,7 +14,7 @@ from rest_framework.exceptions import ValidationError
 from marlin.context import audit_insert
 from marlin.errors import Conflict
 from marlin.fsm import apply_transition, transition_locked
-from reviews.agreement import ReviewData, decide_round
+from reviews.agreement import ReviewData, decide_round, evidence_conflicts
 from reviews.models import (
     Arbitration,
     ArbitrationState,
@@ -26,7 +27,8 @@ from reviews.models import (
     WorkLog,
 )
 from rubrics.models import RubricVersion
-from tasks.models import Task, TaskState
+from tasks.evidence.checks import NOT_ABOUT_THE_CHANGE
+from tasks.models import Task, TaskState, ValidatorResult
 
 
 def review_slots_open(*, task: Task) -> list[ReviewSlot]:
@@ -280,6 +282,12 @@ def _close_round(task: Task, version: RubricVersion) -> None:
     decision = decide_round(
         [ReviewData(r.preference, r.verdict, r.scores) for r in reviews], task.campaign.policy
     )
+    conflicts = []
+    if decision.kind in ("consensus", "disagreement"):
+        conflicts = _evidence_conflicts(task, reviews, version)
+    if decision.kind == "consensus" and conflicts:
+        # Agreeing on a top score that the candidate's own evidence contradicts is for an arbiter.
+        decision = replace(decision, kind="disagreement")
     reason = f"round {task.round} closed: {decision.kind}"
     if decision.kind == "changes_requested":
         transition_locked(task, "request_changes", actor=None, reason=reason)
@@ -302,8 +310,35 @@ def _close_round(task: Task, version: RubricVersion) -> None:
         Arbitration.objects.create(
             task=task,
             round=task.round,
-            disagreement={**decision.disagreement, "agreement": decision.agreement},
+            disagreement={
+                **decision.disagreement,
+                "agreement": decision.agreement,
+                "evidence_conflicts": conflicts,
+            },
         )
+
+
+def _evidence_conflicts(
+    task: Task, reviews: list[Review], version: RubricVersion
+) -> list[dict[str, Any]]:
+    failing: dict[tuple[int, str], list[dict[str, Any]]] = {}
+    for result in ValidatorResult.objects.filter(
+        task=task, candidate__isnull=False, key__startswith="evidence.", passed=False
+    ).values("key", "message", "details", "candidate__turn__index", "candidate__slot__label"):
+        if result["details"].get("stage") in NOT_ABOUT_THE_CHANGE:
+            continue  # the repository could not be had: no evidence about the change itself
+        failing.setdefault(
+            (result["candidate__turn__index"], result["candidate__slot__label"]), []
+        ).append(
+            {
+                "key": result["key"],
+                "message": result["message"],
+                "bears_on": result["details"].get("bears_on"),
+            }
+        )
+    if not failing:
+        return []
+    return evidence_conflicts([(r.pk, r.scores) for r in reviews], failing, version.criteria)
 
 
 def _lock_arbitration(arbitration: Arbitration) -> tuple[Arbitration, Task]:

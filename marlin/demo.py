@@ -4,6 +4,11 @@ The model versions use the replay provider: their answers come from `demo/record
 by `manage.py build_demo_recordings` from the answers in `demo/answers/`.
 """
 
+import contextlib
+import os
+import shutil
+import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -65,11 +70,29 @@ DEMO_MODEL_VERSIONS = {
     "beta": {"slug": "beta-2026-09", "model": "beta-2026-09"},
 }
 DEMO_CAMPAIGN = "Demo: security and refactoring"
+# The demo tasks' repositories: small excerpts shipped in demo/repositories/, each made into a
+# one-commit git repository when the demo is seeded, so the candidates get real evidence.
+DEMO_SOURCES = {"mlflow/mlflow": "mlflow", "apache/airflow": "airflow"}
+DEMO_EVIDENCE = {
+    "test_command": ["python", "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+    "linters": ["ruff", "bandit"],
+    "timeout_seconds": 60,
+}
+# Fixed so that the same files always make the same commit.
+_DEMO_COMMIT_ENV = {
+    "GIT_AUTHOR_NAME": "Marlin demo",
+    "GIT_AUTHOR_EMAIL": "demo@marlin.invalid",
+    "GIT_AUTHOR_DATE": "2026-10-01T12:00:00+00:00",
+    "GIT_COMMITTER_NAME": "Marlin demo",
+    "GIT_COMMITTER_EMAIL": "demo@marlin.invalid",
+    "GIT_COMMITTER_DATE": "2026-10-01T12:00:00+00:00",
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_CONFIG_GLOBAL": "/dev/null",
+}
 DEMO_TASKS: list[dict[str, Any]] = [
     {
         "answers": "pip-injection",
         "repository": "mlflow/mlflow",
-        "base_commit": "8c3f1e2d9b7a6c5d4e3f2a1b0c9d8e7f6a5b4c3d",
         "kind": "security_fix",
         "scenario": {
             "title": "Fix a command injection in the pip install of model dependencies",
@@ -84,7 +107,6 @@ DEMO_TASKS: list[dict[str, Any]] = [
     {
         "answers": "metadata-refactor",
         "repository": "apache/airflow",
-        "base_commit": "2b4d6f8a0c1e3a5b7d9f1e3c5a7b9d1f3e5a7c9b",
         "kind": "refactor",
         "scenario": {
             "title": "Reorganise how the system stores execution metadata",
@@ -110,6 +132,32 @@ def demo_request(model_key: str, prompt: str) -> GenerationRequest:
     )
 
 
+def demo_repository(name: str) -> tuple[Path, str]:
+    """The demo repository `name` as a git repository (built once); returns (path, commit)."""
+    target = Path(settings.EVIDENCE_DIR) / "demo-repositories" / name
+    if not (target / ".git").is_dir():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        building = Path(tempfile.mkdtemp(prefix=f"{name}.", dir=target.parent))
+        shutil.copytree(Path(settings.BASE_DIR) / "demo" / "repositories" / name, building / "tree")
+        for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "base"]):
+            _git(building / "tree", *args)
+        with contextlib.suppress(OSError):  # another process built it first: use theirs
+            (building / "tree").rename(target)
+        shutil.rmtree(building, ignore_errors=True)
+    return target, _git(target, "rev-parse", "HEAD").strip()
+
+
+def _git(cwd: Path, *args: str) -> str:
+    return subprocess.run(  # noqa: S603 (fixed arguments)
+        ["git", *args],  # noqa: S607
+        cwd=cwd,
+        env={**os.environ, **_DEMO_COMMIT_ENV},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+
 def demo_answer(task: dict[str, Any], model_key: str) -> str:
     path = Path(settings.BASE_DIR) / "demo" / "answers" / f"{task['answers']}.{model_key}.md"
     return path.read_text()
@@ -121,10 +169,17 @@ def seed_demo() -> str:
     for username, roles in DEMO_USERS.items():
         _, created = user_upsert(username=username, password=DEMO_PASSWORD, roles=roles)
         created_users += created
+    commits = {}
     for row in DEMO_REPOSITORIES:
-        Repository.objects.get_or_create(
+        repository, _ = Repository.objects.get_or_create(
             full_name=row["full_name"], defaults={k: v for k, v in row.items() if k != "full_name"}
         )
+        if repository.full_name in DEMO_SOURCES:
+            path, commits[repository.full_name] = demo_repository(
+                DEMO_SOURCES[repository.full_name]
+            )
+            if repository.source_url != str(path):
+                Repository.objects.filter(pk=repository.pk).update(source_url=str(path))
     lead = User.objects.get(username="lead")
     rubric = default_rubric(actor=lead)
     versions = [
@@ -140,6 +195,7 @@ def seed_demo() -> str:
         rubric_version=rubric.versions.get(number=1),
         model_versions=versions,
         reviewers_per_task=3,
+        evidence=DEMO_EVIDENCE,
     )
     author = User.objects.get(username="ada")
     created_tasks = 0
@@ -152,7 +208,7 @@ def seed_demo() -> str:
             actor=author,
             campaign=campaign,
             repository=Repository.objects.get(full_name=spec["repository"]),
-            base_commit=spec["base_commit"],
+            base_commit=commits[spec["repository"]],
             kind=spec["kind"],
             scenario=spec["scenario"],
             prompt=spec["prompt"],

@@ -145,6 +145,8 @@ cmd_start() {
     export DATABASE_URL REDIS_URL
     export DJANGO_SETTINGS_MODULE=marlin.settings
     export DEBUG=true
+    # Evidence work trees, the repository cache and the demo repositories live with the run.
+    export EVIDENCE_DIR=${EVIDENCE_DIR:-$RUN/evidence}
 
     "$PY" manage.py migrate --noinput
     "$PY" manage.py collectstatic --noinput >/dev/null

@@ -7,8 +7,9 @@ PYTHON ?= python3
 VENV := .venv
 VENV_STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+BENCH ?=
 
-.PHONY: help venv test run stop lint migrations-check
+.PHONY: help venv test run stop lint migrations-check bench
 
 help: ## List the targets
 	@echo "Marlin make targets:"
@@ -16,6 +17,7 @@ help: ## List the targets
 		| awk 'BEGIN {FS = ":.*## "}; {printf "  %-18s %s\n", $$1, $$2}'
 	@echo
 	@echo "  PYTEST_ARGS='-k foo -x' make test   passes arguments to pytest"
+	@echo "  BENCH=\"load audit\" make bench        runs only those benchmarks"
 
 venv: $(VENV_STAMP) ## Create .venv and install requirements-dev.txt (again when requirements change)
 
@@ -47,3 +49,6 @@ lint: venv ## ruff check + ruff format --check
 migrations-check: venv ## Fail if models changed without a migration (no database needed)
 	DEBUG=true DJANGO_SETTINGS_MODULE=marlin.settings \
 		$(VENV)/bin/python manage.py makemigrations --check --dry-run
+
+bench: venv ## Run the benchmarks and write their figures into BENCHMARKS.md (BENCH="load audit")
+	$(VENV)/bin/python -m bench.run_all $(BENCH)

@@ -196,8 +196,10 @@ def auditor_finds_every_step(browser, base, task_id):
     for reviewer in ("grace", "linus", "barbara"):
         page.goto(f"/app/audit/?action=review.submitted&actor={reviewer}")
         assert page.locator("li.entry").count() == 1
+    page.goto("/app/audit/")
     page.get_by_role("button", name="Verify the chain").click()
     page.get_by_text("The chain is intact").wait_for()
+    page.locator("li.entry details summary").first.click()  # before and after, field by field
     shoot(page, "auditor-timeline")
     page.goto("/app/rubrics/")
     page.get_by_text("Version 1 → 2").wait_for()

@@ -45,7 +45,7 @@ def test_the_task_page_runs_the_same_queries_for_one_turn_or_three(live_campaign
     counts = [
         queries_for(signed_in(task.author), f"/app/tasks/{task.pk}/") for task in (small, large)
     ]
-    assert counts == [10, 10]
+    assert counts == [9, 9]
 
 
 def test_the_review_page_runs_the_same_queries_for_one_turn_or_two(live_campaign):
@@ -150,3 +150,41 @@ def test_an_anonymous_visitor_is_sent_to_the_login_page_and_back():
     response = Client().get("/app/reviews/")
     assert response.status_code == 302
     assert response["Location"] == "/app/login/?next=/app/reviews/"
+
+
+def test_after_changes_are_requested_the_author_sees_the_feedback_and_what_is_new(live_campaign):
+    task = task_in_review(live_campaign)
+    people = reviewers(3)
+    for person in people:
+        assignment = review_services.assignment_claim_next(
+            reviewer=person, campaign_id=live_campaign.pk
+        )
+        body = review_body(task, verdict="request_changes")
+        body["comments"] = f"Please add a regression test ({person.pk})."
+        review_services.review_submit(assignment=assignment, actor=person, **body)
+    task.refresh_from_db()
+    assert task.state == TaskState.CHANGES_REQUESTED
+    author = signed_in(task.author)
+    assert author.post(f"/app/tasks/{task.pk}/revise/").status_code == 302
+    added = author.post(f"/app/tasks/{task.pk}/turns/", {"prompt": "Add the regression test."})
+    assert added.status_code == 302
+    page = author.get(f"/app/tasks/{task.pk}/").content.decode()
+    assert "What changed since round 1" in page
+    assert "New in this round: turn 2." in page
+    assert page.count("Please add a regression test") == 3
+    # Reviewers stay anonymous to the author.
+    assert not any(person.username in page for person in people)
+
+
+def test_the_progress_poll_lists_each_answer_and_reloads_the_page_when_done(live_campaign):
+    task = make_task(campaign=live_campaign)
+    task_services.task_generate(task=task, actor=task.author)
+    author = signed_in(task.author)
+    polled = author.get(f"/app/tasks/{task.pk}/progress/")
+    assert polled.status_code == 200 and "HX-Refresh" not in polled
+    text = polled.content.decode()
+    assert "Generating: 0 of 2 answers" in text
+    assert "Turn 1, candidate A:" in text and "Turn 1, candidate B:" in text
+    generate_inline(task)
+    done = author.get(f"/app/tasks/{task.pk}/progress/")
+    assert done["HX-Refresh"] == "true"

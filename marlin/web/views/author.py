@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.db.models import Count, Q
+from django.db.models import Count, Min, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -16,6 +16,7 @@ from marlin.roles import Role
 from marlin.web.access import RefusedError, attempt, role_required
 from marlin.web.forms import integer_or_raw, task_body
 from marlin.web.views.common import PREFERENCES, TurnView, card_for
+from reviews.models import ReviewSlot
 from tasks import selectors, services
 from tasks.api.tasks import SubmitInput, TaskInput, TurnInput
 from tasks.models import Candidate, CandidateState, Task, TaskState
@@ -98,11 +99,26 @@ def _progress(task: Task) -> dict[str, Any]:
         failed=Count("id", filter=Q(state=CandidateState.FAILED)),
     )
     needed = task.turns_total * task.slots_total
+    each = (
+        Candidate.objects.filter(turn__task=task)
+        .order_by("turn__index", "slot__label")
+        .values("turn__index", "slot__label", "state", "attempts")
+    )
     return {
         **counts,
         "needed": needed,
         "percent": round(100 * counts["done"] / needed) if needed else 0,
+        "candidates": list(each),  # slot labels only: the page is the author's
     }
+
+
+def _last_submission(task: Task) -> Any:
+    """When the previous round was submitted (its review slots opened then), or None in round 1."""
+    if task.round == 1:
+        return None
+    return ReviewSlot.objects.filter(task=task, round=task.round - 1).aggregate(
+        at=Min("opened_at")
+    )["at"]
 
 
 def _task_page(
@@ -116,7 +132,16 @@ def _task_page(
     by_turn: dict[int, list[Any]] = {}
     for candidate in selectors.candidates_of(task=task):
         by_turn.setdefault(candidate.turn.index, []).append(card_for(candidate, reveal=reveal))
-    turns = [TurnView(t.index, t.prompt, by_turn.get(t.index, [])) for t in task.turns.all()]
+    since = _last_submission(task)
+    turns = [
+        TurnView(
+            t.index,
+            t.prompt,
+            by_turn.get(t.index, []),
+            new_this_round=since is not None and t.created_at > since,
+        )
+        for t in task.turns.all()
+    ]
     open_round = task.round if task.state == TaskState.IN_REVIEW else None
     feedback = [r for r in task.reviews.all() if r.round != open_round]
     return render(
@@ -125,9 +150,10 @@ def _task_page(
         {
             "task": task,
             "turns": turns,
-            "progress": _progress(task),
+            "progress": _progress(task) if task.state == TaskState.GENERATING else None,
             "transitions": available_transitions(task, request.user),
             "feedback": feedback,
+            "new_turns": [t.index for t in turns if t.new_this_round],
             "preferences": PREFERENCES,
             "values": request.POST if request.method == "POST" else {},
             "errors": errors or [],

@@ -40,6 +40,7 @@ class TurnView:
     index: int
     prompt: str
     cards: list[CandidateCard] = field(default_factory=list)
+    new_this_round: bool = False
 
 
 def card_for(candidate: Candidate, *, reveal: bool = False) -> CandidateCard:

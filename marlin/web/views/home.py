@@ -10,8 +10,8 @@ from django.views.decorators.http import require_GET
 from marlin.roles import Role
 from marlin.web.access import role_required
 from reviews import selectors as review_selectors
-from reviews.models import ArbitrationState, AssignmentState
-from tasks import selectors as task_selectors
+from reviews.models import ArbitrationState, Assignment, AssignmentState
+from tasks.models import Task
 
 
 @require_GET
@@ -22,7 +22,7 @@ def home(request: HttpRequest) -> HttpResponse:
     panels: dict[str, object] = {}
     if Role.AUTHOR in roles:
         panels["author"] = dict(
-            task_selectors.Task.objects.filter(author=user)
+            Task.objects.filter(author=user)
             .values("state")
             .annotate(n=Count("id"))
             .values_list("state", "n")
@@ -30,7 +30,7 @@ def home(request: HttpRequest) -> HttpResponse:
         )
     if Role.REVIEWER in roles:
         panels["reviewer"] = list(
-            review_selectors.Assignment.objects.filter(reviewer=user, state=AssignmentState.ACTIVE)
+            Assignment.objects.filter(reviewer=user, state=AssignmentState.ACTIVE)
             .select_related("task")
             .order_by("due_at")[:10]
         )

@@ -21,15 +21,14 @@ def task_in_review(campaign, *, turns=1, author=None):
     )
 
 
-def score_sheet(task, *, a=4, b=3, turns=None, override=None):
-    """Every criterion for every slot of every turn (slot A `a`, the others `b`); `override`
-    replaces single entries."""
+def score_sheet(task, *, a=4, b=3, turns=None, override=None, slots=("A", "B")):
+    """Every criterion for each of `slots` of every turn (slot A `a`, the others `b`);
+    `override` replaces single entries."""
     turn_numbers = turns or list(task.turns.values_list("index", flat=True))
-    labels = list(task.slots.order_by("label").values_list("label", flat=True))
     sheet = [
         {"turn": turn, "slot": slot, "criterion": criterion, "score": a if slot == "A" else b}
         for turn in turn_numbers
-        for slot in labels
+        for slot in slots
         for criterion in CRITERIA
     ]
     for item in sheet:

@@ -11,7 +11,9 @@ def judged_task(api, campaign, preferences, *, turns=1, people=None, arbiter_pre
     """A task reviewed by three people with `preferences`; arbitrated when they disagree."""
     task = task_in_review(campaign, turns=turns)
     people = people or reviewers(3)
-    task = review_round(api, task, people, [review_body(task, preference=p) for p in preferences])
+    slots = tuple(task.slots.order_by("label").values_list("label", flat=True))
+    bodies = [review_body(task, preference=p, slots=slots) for p in preferences]
+    task = review_round(api, task, people, bodies)
     if task.state == "in_arbitration":
         arbitration = Arbitration.objects.get(task=task)
         client = api.as_user(UserFactory(roles=["arbiter"]))
@@ -20,7 +22,7 @@ def judged_task(api, campaign, preferences, *, turns=1, people=None, arbiter_pre
             {
                 "decision": "resolve",
                 "preference": arbiter_preference,
-                "scores": score_sheet(task),
+                "scores": score_sheet(task, slots=slots),
                 "rationale": "A is right.",
             },
             format="json",

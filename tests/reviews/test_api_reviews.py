@@ -310,7 +310,7 @@ def test_assignment_detail_and_review_submit_run_a_fixed_number_of_queries(
 # turns, candidates, their validator results. Submit: token, roles, the assignment's owner,
 # then locks, the review, the transitions and their audit context, the round count, and the
 # reviewer's work-log entry (with its audit context).
-EXPECTED_QUERIES = (6, 21)
+EXPECTED_QUERIES = (6, 20)
 
 
 def test_the_trail_names_what_happened_in_review(api, live_campaign):

@@ -47,7 +47,9 @@ def judge_copies(api, campaign, people):
         task = task_services.task_submit(
             task=task, actor=task.author, preference=-1, rationale=GOOD_RATIONALE
         )
-        review_round(api, task, people, [review_body(task, preference=p) for p in A_PREFERRED])
+        slots = tuple(task.slots.order_by("label").values_list("label", flat=True))
+        bodies = [review_body(task, preference=p, slots=slots) for p in A_PREFERRED]
+        review_round(api, task, people, bodies)
 
 
 def rerun(api, lead, campaign, versions):

@@ -17,7 +17,9 @@ Runs, each measured after `--warmup` seconds for `--seconds` seconds:
   growth @1k      10 reviewers in a closed loop and one lead reading task histories, with about
                   1,000 reviews in the database
   closed N        N reviewers, each looping claim next -> read the assignment -> submit a review
-                  (scores for both slots on every criterion), no pauses: the maximum
+                  (scores for both slots on every criterion), no pauses: the maximum; warm-up
+                  and window grow with N (+0.1 s and 0.25 s per reviewer) so that cycles queued
+                  behind the others still finish inside the window
   ceiling N       the same N clients looping `GET /api/v1/me/` on the same gunicorn
   paused          50 reviewers pausing 1 s after each request: latency at a human pace
   growth @1M      as growth @1k after copying completed tasks up to `--growth-reviews` reviews
@@ -530,9 +532,15 @@ def main(argv: list[str] | None = None) -> int:
                 runs.append(small)
             for n in options.reviewers:
                 log(f"closed loop, {n} reviewers")
-                run = closed_loop(url, world["tokens"], world["campaign"], n, **timing).summary()
+                # With many clients a request waits behind the others in gunicorn's backlog: a
+                # longer warm-up and window let whole cycles finish inside the window.
+                scaled = {
+                    "warmup": options.warmup + n * 0.1,
+                    "seconds": max(options.seconds, n * 0.25),
+                }
+                run = closed_loop(url, world["tokens"], world["campaign"], n, **scaled).summary()
                 log(f"ceiling, {n} clients")
-                top = ceiling(url, world["tokens"], n, **timing).summary()
+                top = ceiling(url, world["tokens"], n, **scaled).summary()
                 run.update(
                     name=f"closed {n}",
                     ceiling_requests_per_s=top["requests_per_s"],
@@ -543,15 +551,17 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 runs.append(run)
                 log(json.dumps({k: run[k] for k in ("reviews_per_s", "errors", "fraction")}))
-            log(f"{options.paused_reviewers} reviewers pausing 1 s")
-            paused = closed_loop(
-                url, world["tokens"], world["campaign"], options.paused_reviewers,
-                warmup=options.warmup, seconds=options.paused_seconds, pause=1.0,
-            ).summary()  # fmt: skip
-            paused.update(
-                name=f"paused {options.paused_reviewers}", peak_rss_mib=peak_rss_mib(master)
-            )
-            runs.append(paused)
+            paused: dict[str, Any] = {"endpoints": {}}
+            if options.paused_reviewers:
+                log(f"{options.paused_reviewers} reviewers pausing 1 s")
+                paused = closed_loop(
+                    url, world["tokens"], world["campaign"], options.paused_reviewers,
+                    warmup=options.warmup, seconds=options.paused_seconds, pause=1.0,
+                ).summary()  # fmt: skip
+                paused.update(
+                    name=f"paused {options.paused_reviewers}", peak_rss_mib=peak_rss_mib(master)
+                )
+                runs.append(paused)
             if options.growth_reviews:
                 log(f"growing to {options.growth_reviews:,} reviews")
                 loaded = grow_to(world, options.growth_reviews)

@@ -90,7 +90,7 @@ class LiveServer:
     """gunicorn serving the project's WSGI application, as in production, in its own group."""
 
     def __init__(
-        self, env: dict[str, str], *, log: Path, workers: int = 2, threads: int = 4
+        self, env: dict[str, str], *, log: Path, workers: int = 1, threads: int = 6
     ) -> None:
         self.port = free_port()
         self.log = log

@@ -29,7 +29,7 @@ def test_a_poison_job_is_tried_a_bounded_number_of_times_then_parked_and_blocks_
 ):
     fake_models.answer_with(answer_or_poison)
     poisoned = make_task(campaign=live_campaign, prompt=f"{POISON}: fix the pip install injection.")
-    healthy = [make_task(campaign=live_campaign, author=poisoned.author) for _ in range(3)]
+    healthy = [make_task(campaign=live_campaign, author=poisoned.author) for _ in range(2)]
     env = {**FAST_RETRIES, "GENERATION_MAX_ATTEMPTS": str(MAX_ATTEMPTS)}
     worker = Worker(concurrency=2, env=env).start()
     try:

@@ -16,7 +16,9 @@ from typing import Any
 from tasks.diffs import parse_diff
 from tasks.evidence.sandbox import WORKSPACE, RunResult
 
-MAX_TIMEOUT_SECONDS = 3600
+# Per step: four steps at most, plus a clone, stay within the broker's visibility timeout (1 h),
+# so a job that is still running is not delivered a second time.
+MAX_TIMEOUT_SECONDS = 600
 MAX_COMMAND_ARGS = 64
 MAX_ARG_CHARS = 1000
 # What a finding keeps of a step's output: the end, where summaries and failures are.

@@ -182,10 +182,14 @@ class Sandbox:
         made.update(("/proc", "/dev", SANDBOX_TMP))
         for directory in self.toolchain:
             resolved = str(Path(directory).resolve())
-            if any(resolved == d or resolved.startswith(d + "/") for d in _SYSTEM_DIRS):
-                continue
-            args += _parents(resolved, made)
-            args += ["--ro-bind", resolved, resolved]
+            # Shown at its own path and, when a symlink leads to it, at the path named too
+            # (PATH and the virtualenv's scripts name the latter).
+            for inside in dict.fromkeys([resolved, os.path.abspath(directory)]):
+                if any(inside == d or inside.startswith(d + "/") for d in _SYSTEM_DIRS):
+                    continue
+                args += _parents(inside, made)
+                args += ["--ro-bind", resolved, inside]
+                made.add(inside)
         args += ["--bind", str(tree), WORKSPACE]
         for inside, host in read_only.items():
             args += _parents(inside, made)

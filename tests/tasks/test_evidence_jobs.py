@@ -83,8 +83,10 @@ def test_a_campaign_without_evidence_queues_no_job_and_the_job_does_nothing(
     assert evidence_of(candidate) == {}
 
 
-def test_the_job_stores_the_evidence_once_and_the_trail_records_it(generated, workplace):
-    _, candidates, _ = generated
+def test_the_job_stores_the_evidence_once_the_api_shows_it_and_the_trail_records_it(
+    api, generated, workplace
+):
+    task, candidates, _ = generated
     passing, breaking = candidates["gpt-fake-1"], candidates["claude-fake-1"]
     assert evidence_collect(candidate_id=passing.pk, workplace=workplace) == "stored"
     assert evidence_collect(candidate_id=breaking.pk, workplace=workplace) == "stored"
@@ -111,22 +113,16 @@ def test_the_job_stores_the_evidence_once_and_the_trail_records_it(generated, wo
     assert sorted(int(e.object_id) for e in entries) == sorted(stored)
     assert {e.reason for e in entries} == {"evidence run"}
 
-
-def test_the_task_api_shows_the_evidence_beside_each_candidate(api, generated, workplace):
-    task, candidates, _ = generated
-    for candidate in candidates.values():
-        evidence_collect(candidate_id=candidate.pk, workplace=workplace)
     listed = api.as_user(task.author).get(f"/api/v1/tasks/{task.pk}/candidates/").json()
     by_slot = {
         c["slot"]: {v["key"]: v for v in c["validators"] if v["key"].startswith("evidence.")}
         for c in listed
     }
-    passing_slot = candidates["gpt-fake-1"].slot.label
-    breaking_slot = candidates["claude-fake-1"].slot.label
-    assert by_slot[passing_slot]["evidence.tests"]["passed"] is True
-    assert by_slot[breaking_slot]["evidence.tests"]["passed"] is False
-    assert by_slot[breaking_slot]["evidence.tests"]["details"]["bears_on"] == "correctness"
-    assert by_slot[breaking_slot]["evidence.ruff"]["details"]["bears_on"] == "maintainability"
+    assert by_slot[passing.slot.label]["evidence.tests"]["passed"] is True
+    shown = by_slot[breaking.slot.label]
+    assert shown["evidence.tests"]["passed"] is False
+    assert shown["evidence.tests"]["details"]["bears_on"] == "correctness"
+    assert shown["evidence.ruff"]["details"]["bears_on"] == "maintainability"
 
 
 def test_a_repository_without_a_source_gets_a_finding_that_says_so(generated, workplace):
@@ -180,3 +176,15 @@ def test_a_worker_without_a_sandbox_says_so_and_the_next_run_tries_again(generat
     assert evidence_collect(candidate_id=candidate.pk, workplace=workplace) == "stored"
     found = evidence_of(candidate)
     assert found["evidence.apply"].passed and found["evidence.tests"].passed
+
+
+def test_a_rerun_campaign_asks_for_the_same_evidence(live_campaign, make_user):
+    Campaign.objects.filter(pk=live_campaign.pk).update(evidence=EVIDENCE)
+    live_campaign.refresh_from_db()
+    rerun = services.campaign_rerun(
+        actor=make_user("lead"),
+        campaign=live_campaign,
+        name="Rerun",
+        model_versions=list(live_campaign.model_versions.all()),
+    )
+    assert rerun.evidence == EVIDENCE

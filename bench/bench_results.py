@@ -23,7 +23,7 @@ for the load only: the audit triggers and foreign-key checks do not fire for the
    the fit under 2 s after aggregation.
 2. Export of all `--judgments` rows as one campaign (the family's tasks are first moved into its
    first campaign, a bulk UPDATE with the triggers off), each in a child process whose peak
-   resident memory is read from `wait4` (`ru_maxrss`): `manage.py export_preferences` to a file,
+   resident memory (VmHWM) it writes at exit: `manage.py export_preferences` to a file,
    JSON Lines then Parquet, and `GET /api/v1/campaigns/{id}/export/` through Django's handler
    with the URL conf loaded, as a web worker has, the body discarded. Goal: peak under 300 MB.
    A child that only imports Django and the export gives the baseline.
@@ -368,18 +368,31 @@ def measure_leaderboard(
     }
 
 
-def child(command: list[str], env: dict[str, str]) -> dict[str, Any]:
-    """Runs a child process; its wall time and peak resident set (wait4's ru_maxrss, KiB)."""
-    started = time.perf_counter()
-    process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env})
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
-        raise RuntimeError(f"{command} exited {process.returncode}")
-    return {
-        "seconds": round(time.perf_counter() - started, 1),
-        "peak_mb": round(usage.ru_maxrss / 1024, 1),
-    }
+def report_peak() -> None:
+    """In a child: writes its peak resident set (VmHWM, KiB) to $BENCH_PEAK_FILE at exit.
+
+    Not ru_maxrss: Linux carries the parent's resident set at fork into the child's maxrss
+    across exec, so a child of this (large) process would report the parent's size.
+    """
+    status = Path("/proc/self/status").read_text()
+    peak = next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))
+    Path(os.environ["BENCH_PEAK_FILE"]).write_text(peak)
+
+
+def child(code: str, env: dict[str, str]) -> dict[str, Any]:
+    """Runs `python -c code` with report_peak at exit; its wall time and peak resident set."""
+    launcher = f"import atexit; from bench.bench_results import report_peak; atexit.register(report_peak); {code}"
+    with tempfile.NamedTemporaryFile(prefix="bench-peak-") as peak:
+        started = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-c", launcher],
+            cwd=ROOT,
+            env={**os.environ, **env, "BENCH_PEAK_FILE": peak.name},
+            check=True,
+        )
+        seconds = time.perf_counter() - started
+        kib = int(Path(peak.name).read_text())
+    return {"seconds": round(seconds, 1), "peak_mb": round(kib / 1024, 1)}
 
 
 def merge_family(campaign_id: int) -> int:
@@ -423,22 +436,18 @@ def stream_endpoint(campaign_id: int, name: str, username: str) -> None:
 
 
 def measure_export(campaign_id: int, env: dict[str, str]) -> dict[str, Any]:
-    python = sys.executable
     baseline = child(
-        [
-            python,
-            "-c",
-            "import django; django.setup(); import reviews.export, "
-            "reviews.management.commands.export_preferences",
-        ],
+        "import django; django.setup(); import reviews.export, "
+        "reviews.management.commands.export_preferences",
         env,
     )
     report: dict[str, Any] = {"baseline_peak_mb": baseline["peak_mb"]}
     with tempfile.TemporaryDirectory(prefix="bench-export-") as folder:
         for name in ("jsonl", "parquet"):
             path = Path(folder) / f"preferences.{name}"
+            argv = ["manage.py", "export_preferences", str(campaign_id), str(path), "--quiet"]
             run = child(
-                [python, "manage.py", "export_preferences", str(campaign_id), str(path), "--quiet"],
+                f"import runpy, sys; sys.argv = {argv!r}; runpy.run_path('manage.py', run_name='__main__')",
                 env,
             )
             run["file_mb"] = round(path.stat().st_size / 2**20, 1)
@@ -454,7 +463,8 @@ def measure_export(campaign_id: int, env: dict[str, str]) -> dict[str, Any]:
             print(json.dumps({name: run}), file=sys.stderr)
     for name in ("jsonl", "parquet"):
         run = child(
-            [python, "-m", "bench.bench_results", "--stream-endpoint", str(campaign_id), name],
+            f"from bench.bench_results import stream_endpoint; "
+            f"stream_endpoint({campaign_id}, {name!r}, 'bench-lead')",
             env,
         )
         run["rows_per_second"] = round(report[name]["rows"] / run["seconds"])
@@ -473,13 +483,7 @@ def main() -> int:
     parser.add_argument(
         "--keep-services", action="store_true", help="leave PostgreSQL running (prints where)"
     )
-    parser.add_argument(
-        "--stream-endpoint", nargs=2, metavar=("CAMPAIGN", "FORMAT"), help=argparse.SUPPRESS
-    )
     args = parser.parse_args()
-    if args.stream_endpoint:
-        stream_endpoint(int(args.stream_endpoint[0]), args.stream_endpoint[1], "bench-lead")
-        return 0
     load_average = os.getloadavg()
     folder, env = start_services()
     try:

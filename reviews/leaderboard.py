@@ -4,9 +4,10 @@ Pure functions over aggregated counts (numpy and scipy, no database), so the cos
 depends on the number of model versions, never on the number of judgments behind the counts.
 
 Ties follow Davidson's (1970) extension of Bradley-Terry, with log-strengths t and a tie
-parameter v: P(i beats j) = e^(t_i/2) / D, P(tie) = v e^((t_i+t_j)/2) / D. Counting a tie as
-half a win under plain Bradley-Terry would pull every strength towards the mean whenever ties
-happen, so the intervals would miss the true strengths.
+parameter v: P(i beats j) = e^t_i / D and P(tie) = v e^((t_i + t_j) / 2) / D, where
+D = e^t_i + e^t_j + v e^((t_i + t_j) / 2). Counting a tie as half a win under plain
+Bradley-Terry would pull every strength towards the mean whenever ties happen, so the
+intervals would miss the true strengths.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ METHOD = (
     "within a group, and a model version without judgments has none."
 )
 ELO_SCALE = 400 / math.log(10)
-# Rounds fitted together: bounds the memory of the batched Newton steps (R x n x n arrays).
+# Rounds fitted together: bounds the memory of the batched Newton steps (R x (n+1)^2 arrays).
 _BATCH_CELLS = 4_000_000
 
 

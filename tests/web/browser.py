@@ -37,7 +37,8 @@ def chromium() -> Iterator[Any]:
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     try:
         with sync_playwright() as playwright:
-            args = ["--no-sandbox"] if os.geteuid() == 0 else []
+            # Containers often have a small /dev/shm; as root, Chromium refuses its sandbox.
+            args = ["--disable-dev-shm-usage", *(["--no-sandbox"] if os.geteuid() == 0 else [])]
             browser = playwright.chromium.launch(
                 executable_path=chromium_path(), headless=True, args=args
             )

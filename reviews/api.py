@@ -323,19 +323,7 @@ class ArbitrationResolve(_ArbitrationView):
     def post(self, request: Request, pk: int) -> Response:
         data = ResolveInput(data=request.data)
         data.is_valid(raise_exception=True)
-        values = data.validated_data
-        arbitration = self.visible(request, pk)
-        if values["decision"] == "send_back":
-            services.arbitration_send_back(
-                arbitration=arbitration, actor=request.user, rationale=values["rationale"]
-            )
-        else:
-            services.arbitration_resolve(
-                arbitration=arbitration,
-                actor=request.user,
-                preference=values["preference"],
-                scores=values["scores"],
-                rationale=values["rationale"],
-                rubric_revision=values.get("rubric_revision"),
-            )
+        services.arbitration_decide(
+            arbitration=self.visible(request, pk), actor=request.user, **data.validated_data
+        )
         return self.detail_response(request, pk)

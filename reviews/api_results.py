@@ -3,8 +3,6 @@
 from typing import Any
 
 import django_filters
-from django.db.models import Count, F, Q, QuerySet, Sum
-from django.db.models.functions import TruncMonth
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -20,8 +18,8 @@ from marlin.filters import UTCIsoDateTimeFilter
 from marlin.fsm import available_transitions
 from marlin.idempotency.decorators import idempotent
 from marlin.permissions import has_role
-from marlin.roles import Role, user_has_role
-from reviews import export, results, services
+from marlin.roles import Role
+from reviews import export, results, selectors, services
 from reviews.models import WorkLog, WorkLogState
 from tasks.models import Campaign
 
@@ -162,45 +160,6 @@ class WorkLogFilter(django_filters.FilterSet):
         fields = ["state", "kind", "campaign", "person", "since", "until"]
 
 
-def _visible_work(user: Any) -> QuerySet[WorkLog]:
-    entries = WorkLog.objects.select_related("person").order_by("-id")
-    return entries if user_has_role(user, Role.LEAD) else entries.filter(person=user)
-
-
-def _totals(entries: QuerySet[WorkLog]) -> dict[str, Any]:
-    plain = entries.order_by()
-    # Aliases must not shadow the model's own fields; renamed back below.
-    sums = {
-        "n_entries": Count("id"),
-        "n_amount_cents": Sum("amount_cents", default=0),
-        "n_time_spent_seconds": Sum("time_spent_seconds", default=0),
-        **{
-            f"n_{state}_cents": Sum("amount_cents", filter=Q(state=state), default=0)
-            for state in WorkLogState.values
-        },
-    }
-
-    def named(row: dict[str, Any]) -> dict[str, Any]:
-        return {key.removeprefix("n_"): value for key, value in row.items()}
-
-    return {
-        "totals": named(plain.aggregate(**sums)),
-        "by_person": [
-            named(row)
-            for row in plain.values("person_id", username=F("person__username"))
-            .annotate(**sums)
-            .order_by("username")
-        ],
-        "by_month": [
-            {**named(row), "month": row["month"].date().isoformat()[:7]}
-            for row in plain.annotate(month=TruncMonth("earned_at"))
-            .values("month")
-            .annotate(**sums)
-            .order_by("month")
-        ],
-    }
-
-
 class PayoutList(generics.ListAPIView):
     """Earnings and time: each person's own; a lead sees everyone's. Totals follow the filters."""
 
@@ -211,11 +170,11 @@ class PayoutList(generics.ListAPIView):
     def get_queryset(self):  # type: ignore[no-untyped-def]
         if getattr(self, "swagger_fake_view", False):
             return WorkLog.objects.none()
-        return _visible_work(self.request.user)
+        return selectors.work_visible_to(self.request.user)
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         response = super().list(request, *args, **kwargs)
-        response.data.update(_totals(self.filter_queryset(self.get_queryset())))
+        response.data.update(selectors.work_totals(self.filter_queryset(self.get_queryset())))
         return response
 
 
@@ -226,9 +185,9 @@ class _PayoutTransition(APIView):
     @extend_schema(request=None, responses=WorkLogDetailOutput)
     @idempotent
     def post(self, request: Request, pk: int) -> Response:
-        entry = generics.get_object_or_404(_visible_work(request.user), pk=pk)
+        entry = generics.get_object_or_404(selectors.work_visible_to(request.user), pk=pk)
         type(self).service(entry=entry, actor=request.user)
-        entry = _visible_work(request.user).get(pk=pk)
+        entry = selectors.work_visible_to(request.user).get(pk=pk)
         return Response(WorkLogDetailOutput(entry, context={"request": request}).data)
 
 

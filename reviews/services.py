@@ -444,6 +444,22 @@ def arbitration_send_back(*, arbitration: Arbitration, actor: Any, rationale: st
     return locked
 
 
+def arbitration_decide(
+    *, arbitration: Arbitration, actor: Any, decision: str, rationale: str, **resolution: Any
+) -> Arbitration:
+    """The arbiter's decision as the API and the workspace take it: `resolve` or `send_back`."""
+    if decision == "send_back":
+        return arbitration_send_back(arbitration=arbitration, actor=actor, rationale=rationale)
+    return arbitration_resolve(
+        arbitration=arbitration,
+        actor=actor,
+        preference=resolution["preference"],
+        scores=resolution["scores"],
+        rationale=rationale,
+        rubric_revision=resolution.get("rubric_revision"),
+    )
+
+
 _RATES = {
     WorkLog.Kind.AUTHORED: "author_rate_cents",
     WorkLog.Kind.REVIEW: "review_rate_cents",

@@ -3,18 +3,12 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from marlin.web.views import arbiter, auditor, author, home, lead, reviewer
+from marlin.web.views import arbiter, auditor, author, home, lead, login, reviewer
 
 app_name = "web"
 
 urlpatterns = [
-    path(
-        "login/",
-        auth_views.LoginView.as_view(
-            template_name="web/login.html", redirect_authenticated_user=True
-        ),
-        name="login",
-    ),
+    path("login/", login.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", home.home, name="home"),
     # Author

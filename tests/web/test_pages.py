@@ -152,6 +152,21 @@ def test_an_anonymous_visitor_is_sent_to_the_login_page_and_back():
     assert response["Location"] == "/app/login/?next=/app/reviews/"
 
 
+def test_signing_in_is_throttled_like_the_api_login():
+    user = UserFactory(roles=["reviewer"], password="right-password-123")
+    client = Client()
+    wrong = {"username": user.username, "password": "wrong"}
+    assert [client.post("/app/login/", wrong).status_code for _ in range(5)] == [200] * 5
+
+    refused = client.post(
+        "/app/login/", {"username": user.username, "password": "right-password-123"}
+    )
+
+    assert refused.status_code == 429
+    assert "Too many attempts to sign in" in refused.content.decode()
+    assert "_auth_user_id" not in client.session
+
+
 def test_after_changes_are_requested_the_author_sees_the_feedback_and_what_is_new(live_campaign):
     task = task_in_review(live_campaign)
     people = reviewers(3)

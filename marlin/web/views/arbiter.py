@@ -154,20 +154,9 @@ def arbitration_resolve(request: HttpRequest, pk: int) -> HttpResponse:
 
     def decide() -> None:
         data.is_valid(raise_exception=True)
-        values = data.validated_data
-        if values["decision"] == "send_back":
-            services.arbitration_send_back(
-                arbitration=arbitration, actor=request.user, rationale=values["rationale"]
-            )
-        else:
-            services.arbitration_resolve(
-                arbitration=arbitration,
-                actor=request.user,
-                preference=values["preference"],
-                scores=values["scores"],
-                rationale=values["rationale"],
-                rubric_revision=values.get("rubric_revision"),
-            )
+        services.arbitration_decide(
+            arbitration=arbitration, actor=request.user, **data.validated_data
+        )
 
     try:
         attempt(decide)

@@ -13,7 +13,7 @@ from marlin.roles import Role, user_has_role
 from marlin.web.access import role_required
 from marlin.web.charts import leaderboard_chart
 from reviews import results
-from reviews.api_results import _totals, _visible_work
+from reviews import selectors as review_selectors
 from reviews.models import Arbitration, ReviewSlot, SlotState
 from tasks import selectors as task_selectors
 from tasks.models import Task, TaskState
@@ -114,11 +114,11 @@ def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @role_required()
 def payouts(request: HttpRequest) -> HttpResponse:
     """Earnings and time: everyone their own; a lead everyone's."""
-    entries = _visible_work(request.user).select_related("campaign")
+    entries = review_selectors.work_visible_to(request.user).select_related("campaign")
     campaign = request.GET.get("campaign", "")
     if campaign.isdigit():
         entries = entries.filter(campaign_id=int(campaign))
-    summary = _totals(entries)
+    summary = review_selectors.work_totals(entries)
     return render(
         request,
         "web/lead/payouts.html",

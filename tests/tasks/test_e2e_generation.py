@@ -147,10 +147,12 @@ def start_beat(tmp_path, env):
 def test_a_worker_killed_mid_generation_loses_nothing_and_stores_nothing_twice(
     api, author, live_campaign, fake_models, tmp_path
 ):
-    fake_models.script(latency=1.0)
+    # Calls long enough that one is still in flight when the worker dies, even on a busy machine
+    # (the kill follows the check within a poll, but a loaded machine can stall for a second).
+    fake_models.script(latency=2.5)
     env = {
         **FAST_RETRIES,
-        "GENERATION_STUCK_AFTER_SECONDS": "3",
+        "GENERATION_STUCK_AFTER_SECONDS": "5",
         "GENERATION_SWEEP_EVERY_SECONDS": "1",
     }
     task_ids = [

@@ -6,6 +6,7 @@ messages, `chosen` and `rejected` are the assistant's answer as one message each
 conversation so far is the one the chosen answer followed (each model version answers with its
 own earlier answers as context). Ties are kept, marked `tie` with `margin` 0, slot A as `chosen`.
 The preference is the task's (reviewers judge the whole conversation); scores are per turn.
+`evidence_chosen` / `evidence_rejected` hold each answer's sandboxed checks (tests, linters).
 """
 
 from __future__ import annotations
@@ -19,13 +20,16 @@ import pyarrow.parquet as pq
 from django.db.models import QuerySet
 
 from reviews.models import Outcome
-from tasks.models import Campaign, Candidate
+from tasks.models import Campaign, Candidate, ValidatorResult
 
 CHUNK = 1000  # outcomes per database round trip
 ROW_GROUP = 2000  # rows per Parquet row group: bounds the writer's memory
 
 _MESSAGES = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
 _SCORES = pa.list_(pa.struct([("criterion", pa.string()), ("score", pa.float64())]))
+_EVIDENCE = pa.list_(
+    pa.struct([("check", pa.string()), ("passed", pa.bool_()), ("message", pa.string())])
+)
 SCHEMA = pa.schema(
     [
         ("prompt", _MESSAGES),
@@ -46,6 +50,8 @@ SCHEMA = pa.schema(
         ("margin", pa.float64()),
         ("scores_chosen", _SCORES),
         ("scores_rejected", _SCORES),
+        ("evidence_chosen", _EVIDENCE),
+        ("evidence_rejected", _EVIDENCE),
         ("method", pa.string()),
         ("rubric", pa.string()),
         ("rubric_version", pa.int32()),
@@ -75,6 +81,7 @@ OUTCOME_FIELDS = {
     "rubric_version": "rubric_version__number",
 }
 ANSWER_FIELDS = (
+    "pk",
     "turn__task_id",
     "turn__index",
     "turn__prompt",
@@ -97,20 +104,40 @@ def outcomes_for_export(*, campaign: Campaign) -> QuerySet:
     )
 
 
-def _answers(task_ids: list[int]) -> dict[int, list[tuple[int, str, dict[str, tuple[str, str]]]]]:
-    """Per task, its turns in order: (index, prompt, {slot label: (model slug, output)})."""
-    turns: dict[int, list[tuple[int, str, dict[str, tuple[str, str]]]]] = {}
-    answers = (
+Answer = tuple[str, str, list[dict[str, Any]]]  # model slug, output, evidence
+
+
+def _answers(task_ids: list[int]) -> dict[int, list[tuple[int, str, dict[str, Answer]]]]:
+    """Per task, its turns in order: (index, prompt, {slot label: answer})."""
+    turns: dict[int, list[tuple[int, str, dict[str, Answer]]]] = {}
+    answers = list(
         Candidate.objects.filter(turn__task_id__in=task_ids)
         .order_by("turn__task_id", "turn__index", "slot__label")
         .values_list(*ANSWER_FIELDS)
     )
-    for task_id, index, prompt, label, model, output in answers:
+    evidence = _evidence([answer[0] for answer in answers])
+    for candidate_id, task_id, index, prompt, label, model, output in answers:
         task_turns = turns.setdefault(task_id, [])
         if not task_turns or task_turns[-1][0] != index:
             task_turns.append((index, prompt, {}))
-        task_turns[-1][2][label] = (model, output)
+        task_turns[-1][2][label] = (model, output, evidence.get(candidate_id, []))
     return turns
+
+
+def _evidence(candidate_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """The sandboxed checks' results (`evidence.*` validators) per candidate, by check name."""
+    found: dict[int, list[dict[str, Any]]] = {}
+    results = (
+        ValidatorResult.objects.filter(candidate_id__in=candidate_ids, key__startswith="evidence.")
+        .order_by("candidate_id", "key")
+        .values_list("candidate_id", "key", "passed", "message")
+    )
+    for candidate_id, key, passed, message in results:
+        check = key.removeprefix("evidence.")
+        found.setdefault(candidate_id, []).append(
+            {"check": check, "passed": passed, "message": message}
+        )
+    return found
 
 
 def _scores(scores: list[dict[str, Any]], turn: int, slot: str) -> list[dict[str, Any]]:
@@ -122,7 +149,7 @@ def _scores(scores: list[dict[str, Any]], turn: int, slot: str) -> list[dict[str
 
 
 def rows_of(
-    outcome: dict[str, Any], turns: list[tuple[int, str, dict[str, tuple[str, str]]]]
+    outcome: dict[str, Any], turns: list[tuple[int, str, dict[str, Answer]]]
 ) -> Iterator[dict[str, Any]]:
     """One row per turn of the outcome's task (`outcome` keyed as OUTCOME_FIELDS)."""
     preference = float(outcome["preference"])
@@ -152,6 +179,8 @@ def rows_of(
             "margin": abs(preference),
             "scores_chosen": _scores(outcome["scores"], index, chosen),
             "scores_rejected": _scores(outcome["scores"], index, rejected),
+            "evidence_chosen": answers[chosen][2],
+            "evidence_rejected": answers[rejected][2],
             "method": outcome["method"],
             "rubric": outcome["rubric"],
             "rubric_version": outcome["rubric_version"],

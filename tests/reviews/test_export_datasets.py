@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from reviews.export import FIELDS
-from tasks.models import Candidate
+from tasks.models import Candidate, ValidatorResult
 from tests.reviews.helpers import reviewers
 from tests.reviews.results_helpers import judged_task
 
@@ -119,3 +119,26 @@ def test_an_empty_export_still_loads_with_pyarrow(api, make_user, live_campaign)
     response = client.get(f"/api/v1/campaigns/{live_campaign.pk}/export/", {"format": "parquet"})
     table = pq.read_table(io.BytesIO(b"".join(response.streaming_content)))
     assert table.num_rows == 0 and table.column_names == FIELDS
+
+
+def test_each_row_carries_the_sandboxed_evidence_of_both_answers(api, make_user, live_campaign):
+    task = judged_task(api, live_campaign, (-2, -1, -3), people=reviewers(3))  # A preferred
+    for label, passed in (("A", True), ("B", False)):
+        candidate = Candidate.objects.get(turn__task=task, slot__label=label)
+        ValidatorResult.objects.create(
+            task=task,
+            candidate=candidate,
+            key="evidence.tests",
+            passed=passed,
+            severity=ValidatorResult.Severity.ADVISORY,
+            message="3 passed" if passed else "2 failed, 1 passed",
+        )
+    response = api.as_user(make_user("lead")).get(
+        f"/api/v1/campaigns/{live_campaign.pk}/export/", {"format": "jsonl"}
+    )
+    (row,) = [json.loads(line) for line in b"".join(response.streaming_content).splitlines()]
+
+    assert row["evidence_chosen"] == [{"check": "tests", "passed": True, "message": "3 passed"}]
+    assert row["evidence_rejected"] == [
+        {"check": "tests", "passed": False, "message": "2 failed, 1 passed"}
+    ]

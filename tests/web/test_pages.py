@@ -166,6 +166,10 @@ def test_signing_in_is_throttled_like_the_api_login():
     assert "Too many attempts to sign in" in refused.content.decode()
     assert "_auth_user_id" not in client.session
 
+    colleague = UserFactory(roles=["reviewer"], password="another-password-456")
+    other = {"username": colleague.username, "password": "another-password-456"}
+    assert client.post("/app/login/", other).status_code == 302  # same address, own counter
+
 
 def test_after_changes_are_requested_the_author_sees_the_feedback_and_what_is_new(live_campaign):
     task = task_in_review(live_campaign)

@@ -24,13 +24,14 @@ ERROR_SCHEMA: dict[str, Any] = {
     },
     "required": ["error"],
 }
-# From the contract (../shared/DESIGN.md, REST API): what each status means here.
+# From the REST contract: what each status means here.
 EVERY_OPERATION = {
     "400": "Invalid input (body, query parameters or page).",
     "401": "Not authenticated, or an unknown token.",
     "403": "The caller's roles may not do this.",
     "404": "No such object, or not one the caller may see.",
     "429": "Throttled; `details.retry_after_seconds` says when to retry.",
+    "503": "The database or the broker is unavailable; retry after `Retry-After` seconds.",
 }
 WRITES = {
     "409": "Not allowed in the object's current state, or a concurrent change.",

@@ -1,6 +1,6 @@
 """Who may call what: the expectation table, the URL-conf walk and request bodies that would work.
 
-The table is the single statement of the roles table of ../shared/DESIGN.md as the API applies
+The table is the single statement of the design's roles table as the API applies
 it. Every URL pattern under /api/v1/ needs an entry (the permission matrix test fails without
 one), so a new endpoint cannot slip in without someone deciding who may call it.
 """

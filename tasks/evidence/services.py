@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+import logging
+
 from django.db import transaction
+from kombu.exceptions import OperationalError as BrokerUnavailable
 
 from marlin.context import audit_insert
 from tasks.evidence.checks import (
@@ -15,17 +19,29 @@ from tasks.evidence.collect import Workplace, collect
 from tasks.models import Candidate, CandidateState, ValidatorResult
 
 PREFIX = "evidence."
+logger = logging.getLogger("marlin.evidence")
 
 
 def evidence_dispatch_on_commit(*, candidate: Candidate, campaign_evidence: dict) -> None:
     """Queues the candidate's evidence job once the surrounding transaction commits, when its
     campaign asks for evidence. Takes the campaign's setting so the caller spends no query."""
-    from tasks.jobs import collect_evidence_job
-
     if not campaign_evidence:
         return
-    candidate_id = candidate.pk
-    transaction.on_commit(lambda: collect_evidence_job.delay(candidate_id=candidate_id))
+    transaction.on_commit(functools.partial(_send, candidate.pk))
+
+
+def _send(candidate_id: int) -> None:
+    """Like generation's dispatch, a broker that is down fails nobody: the answer is stored
+    already, and the evidence is only missing (logged) until the candidate's next delivery."""
+    from tasks.jobs import collect_evidence_job
+
+    try:
+        collect_evidence_job.delay(candidate_id=candidate_id)
+    except BrokerUnavailable as exc:
+        logger.warning(
+            "broker unavailable; evidence not queued",
+            extra={"candidate": candidate_id, "error": str(exc)},
+        )
 
 
 def evidence_collect(*, candidate_id: int, workplace: Workplace | None = None) -> str:

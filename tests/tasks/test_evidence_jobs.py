@@ -4,11 +4,12 @@ results, shown in the task API and recorded in the audit trail; settings through
 from dataclasses import replace
 
 import pytest
+from kombu.exceptions import OperationalError as BrokerUnavailable
 
 from marlin.audit.models import AuditEvent
 from tasks import jobs, services
 from tasks.evidence.services import evidence_collect
-from tasks.models import Campaign, Candidate, ValidatorResult
+from tasks.models import Campaign, Candidate, CandidateState, ValidatorResult
 from tests.tasks.evidence_repos import CALC, PYTEST, make_repo, workplace_for
 from tests.tasks.factories import RepositoryFactory, make_task
 from tests.tasks.test_services_tasks import generate_inline
@@ -188,3 +189,23 @@ def test_a_rerun_campaign_asks_for_the_same_evidence(live_campaign, make_user):
         model_versions=list(live_campaign.model_versions.all()),
     )
     assert rerun.evidence == EVIDENCE
+
+
+def test_a_broker_that_is_down_when_the_answer_is_stored_fails_nothing(
+    live_campaign, fake_models, monkeypatch, django_capture_on_commit_callbacks, caplog
+):
+    Campaign.objects.filter(pk=live_campaign.pk).update(evidence=EVIDENCE)
+    task = make_task(campaign=live_campaign)
+
+    def broker_down(**kwargs):
+        raise BrokerUnavailable("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(jobs.generate_candidate_job, "apply_async", lambda **kw: None)
+    monkeypatch.setattr(jobs.collect_evidence_job, "delay", broker_down)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.task_generate(task=task, actor=task.author)
+        generate_inline(task)
+
+    states = set(Candidate.objects.filter(turn__task=task).values_list("state", flat=True))
+    assert states == {CandidateState.SUCCEEDED}
+    assert "evidence not queued" in caplog.text

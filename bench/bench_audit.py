@@ -24,36 +24,17 @@ import argparse
 import json
 import multiprocessing
 import os
-import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
+from bench.local_services import start_services, stop_services
+
 ROOT = Path(__file__).resolve().parent.parent
 VERIFY_GOAL_SECONDS = 10.0
-
-
-def start_services() -> tuple[Path, dict[str, str]]:
-    (ROOT / ".local").mkdir(exist_ok=True)
-    folder = Path(tempfile.mkdtemp(prefix="bench-audit.", dir=ROOT / ".local"))
-    subprocess.run([str(ROOT / "scripts/services.sh"), "start", str(folder)], check=True)
-    env = dict(
-        line.split("=", 1) for line in (folder / "env").read_text().splitlines() if "=" in line
-    )
-    return folder, env
-
-
-def stop_services(folder: Path) -> None:
-    subprocess.run([str(ROOT / "scripts/services.sh"), "stop", str(folder)], check=False)
-    pg = folder / "pg"
-    if pg.is_symlink():
-        shutil.rmtree(pg.resolve(), ignore_errors=True)
-    shutil.rmtree(folder, ignore_errors=True)
 
 
 def setup_django(env: dict[str, str]) -> None:
@@ -197,7 +178,7 @@ def main() -> int:
         help="sealer pauses to compare with no sealer (0: a tight loop); the beat uses 10",
     )
     args = parser.parse_args()
-    folder, env = start_services()
+    folder, env = start_services("bench-audit.")
     try:
         setup_django(env)
         from django.core.management import call_command

@@ -20,7 +20,8 @@ import os
 import statistics
 import time
 
-from bench.bench_audit import setup_django, start_services, stop_services
+from bench.bench_audit import setup_django
+from bench.local_services import start_services, stop_services
 
 BATCH = 6  # reviews per batch; a multiple of 3 closes whole rounds in each mode
 
@@ -102,7 +103,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reviews-per-mode", type=int, default=90)
     args = parser.parse_args()
-    folder, env = start_services()
+    folder, env = start_services("bench-audit-cost.")
     try:
         setup_django(env)
         from django.core.management import call_command

@@ -22,7 +22,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bench.bench_audit import setup_django, start_services, stop_services
+from bench.bench_audit import setup_django
+from bench.local_services import start_services, stop_services
 
 GOAL_MS = 300.0
 
@@ -194,7 +195,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=15)
     args = parser.parse_args()
-    folder, env = start_services()
+    folder, env = start_services("bench-pages.")
     try:
         setup_django(env)
         timer = run(args.repeats)

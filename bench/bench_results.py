@@ -37,7 +37,6 @@ import argparse
 import io
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -48,29 +47,13 @@ from typing import Any
 
 import numpy as np
 
+from bench.local_services import start_services, stop_services
+
 ROOT = Path(__file__).resolve().parent.parent
 FIT_GOAL_SECONDS = 2.0
 EXPORT_GOAL_MB = 300
 TIE_PARAMETER = 0.5
 SLOTS = 8  # model versions a campaign may compare
-
-
-def start_services() -> tuple[Path, dict[str, str]]:
-    (ROOT / ".local").mkdir(exist_ok=True)
-    folder = Path(tempfile.mkdtemp(prefix="bench-results.", dir=ROOT / ".local"))
-    subprocess.run([str(ROOT / "scripts/services.sh"), "start", str(folder)], check=True)
-    env = dict(
-        line.split("=", 1) for line in (folder / "env").read_text().splitlines() if "=" in line
-    )
-    return folder, env
-
-
-def stop_services(folder: Path) -> None:
-    subprocess.run([str(ROOT / "scripts/services.sh"), "stop", str(folder)], check=False)
-    pg = folder / "pg"
-    if pg.is_symlink():
-        shutil.rmtree(pg.resolve(), ignore_errors=True)
-    shutil.rmtree(folder, ignore_errors=True)
 
 
 def django_env(env: dict[str, str]) -> dict[str, str]:
@@ -485,7 +468,7 @@ def main() -> int:
     )
     args = parser.parse_args()
     load_average = os.getloadavg()
-    folder, env = start_services()
+    folder, env = start_services("bench-results.")
     try:
         os.environ.update(django_env(env))
         import django

@@ -26,14 +26,13 @@ import json
 import os
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from bench.bench_generation import BENCH_SECRET_KEY, PYTHON, ROOT, services, worker
+from bench.bench_generation import production_django, services, worker
 
 PYTEST = ["python", "-m", "pytest", "-q", "-p", "no:cacheprovider"]
 
@@ -211,29 +210,7 @@ def main(argv: list[str] | None = None) -> int:
 def run_throughput(options: argparse.Namespace, root: Path) -> dict[str, Any]:
     root.mkdir(parents=True)
     with services(unsafe_pg=False, keep=False) as (_, service_env):
-        env = {
-            **os.environ,
-            "DATABASE_URL": service_env["DATABASE_URL"],
-            "REDIS_URL": service_env["REDIS_URL"],
-            "DJANGO_SETTINGS_MODULE": "marlin.settings",
-            "DEBUG": "false",
-            "SECRET_KEY": BENCH_SECRET_KEY,
-            "SECURE_SSL_REDIRECT": "false",
-            "EVIDENCE_DIR": str(root / "evidence"),
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-        }
-        os.environ.update(env)
-        log("migrating")
-        subprocess.run(
-            [str(PYTHON), "manage.py", "migrate", "--verbosity=0"],
-            cwd=ROOT,
-            env=env,
-            check=True,
-            stdout=sys.stderr,
-        )
-        import django
-
-        django.setup()
+        env = production_django(service_env, EVIDENCE_DIR=str(root / "evidence"))
         from marlin import context
 
         with context.operation(

@@ -67,6 +67,38 @@ PROMPT = "Fix the command injection in the pip install of model dependencies (ca
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
+def production_django(
+    service_env: dict[str, str], *, settings_module: str = "marlin.settings", **extra: str
+) -> dict[str, str]:
+    """Production-shaped settings (DEBUG off, a throwaway key) against the bench's services:
+    migrates their database and sets Django up in this process. Returns the environment for
+    the processes the bench starts (workers, servers)."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": service_env["DATABASE_URL"],
+        "REDIS_URL": service_env["REDIS_URL"],
+        "DJANGO_SETTINGS_MODULE": settings_module,
+        "DEBUG": "false",
+        "SECRET_KEY": BENCH_SECRET_KEY,
+        "SECURE_SSL_REDIRECT": "false",
+        **extra,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
+    os.environ.update(env)
+    log("migrating")
+    subprocess.run(
+        [str(PYTHON), "manage.py", "migrate", "--verbosity=0"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        stdout=sys.stderr,
+    )
+    import django
+
+    django.setup()
+    return env
+
+
 def log(message: str) -> None:
     print(f"bench_generation: {message}", file=sys.stderr, flush=True)
 
@@ -592,28 +624,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     command = " ".join([".venv/bin/python -m bench.bench_generation", *(argv or sys.argv[1:])])
     with services(unsafe_pg=options.unsafe_pg, keep=options.keep) as (folder, service_env):
-        env = {
-            **os.environ,
-            "DATABASE_URL": service_env["DATABASE_URL"],
-            "REDIS_URL": service_env["REDIS_URL"],
-            "DJANGO_SETTINGS_MODULE": options.settings,
-            "DEBUG": "false",
-            "SECRET_KEY": BENCH_SECRET_KEY,
-            "SECURE_SSL_REDIRECT": "false",
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-        }
-        os.environ.update(env)
-        log("migrating")
-        subprocess.run(
-            [str(PYTHON), "manage.py", "migrate", "--verbosity=0"],
-            cwd=ROOT,
-            env=env,
-            check=True,
-            stdout=sys.stderr,
-        )
-        import django
-
-        django.setup()
+        env = production_django(service_env, settings_module=options.settings)
         from django.conf import settings
 
         from marlin import context

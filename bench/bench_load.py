@@ -47,10 +47,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bench.bench_generation import PYTHON, ROOT, services, stop_group, wait_for_quiet, worker
+from bench.bench_generation import (
+    ROOT,
+    production_django,
+    services,
+    stop_group,
+    wait_for_quiet,
+    worker,
+)
 
 RESULTS = ROOT / "bench" / "results" / "load.md"
-SECRET_KEY = "bench-load-throwaway-secret-key-0123456789-abcdefghijklmnopqrstuv"
 EXPECTED = {"next": {201, 204}, "detail": {200}, "review": {201}, "me": {200}, "history": {200}}
 GOALS = {"errors_at_200": 0, "fraction": 0.5, "paused_review_p99_ms": 250, "growth_ratio": 1.5}
 
@@ -480,27 +486,9 @@ def main(argv: list[str] | None = None) -> int:
     command = " ".join([".venv/bin/python -m bench.bench_load", *(argv or sys.argv[1:])])
 
     with services(unsafe_pg=False, keep=options.keep) as (folder, service_env):
-        env = {
-            **os.environ,
-            "DATABASE_URL": service_env["DATABASE_URL"],
-            "REDIS_URL": service_env["REDIS_URL"],
-            "DJANGO_SETTINGS_MODULE": "marlin.settings",
-            "DEBUG": "false",
-            "SECRET_KEY": SECRET_KEY,
-            "SECURE_SSL_REDIRECT": "false",
-            # The load is many people's: per-person rates would only measure the throttle.
-            **{f"THROTTLE_{role}": "1000000/min" for role in ("USER", "REVIEWER", "LEAD")},
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-        }
-        os.environ.update(env)
-        log("migrating")
-        subprocess.run(
-            [str(PYTHON), "manage.py", "migrate", "--verbosity=0"],
-            cwd=ROOT, env=env, check=True, stdout=sys.stderr,
-        )  # fmt: skip
-        import django
-
-        django.setup()
+        # The load is many people's: per-person rates would only measure the throttle.
+        rates = {f"THROTTLE_{role}": "1000000/min" for role in ("USER", "REVIEWER", "LEAD")}
+        env = production_django(service_env, **rates)
         from marlin import context
 
         with context.operation(origin="command:bench_load", actor_label=f"os:{getpass.getuser()}"):

@@ -187,7 +187,8 @@ def turn_add(*, task: Task, actor: Any, prompt: str) -> Turn:
 @transaction.atomic
 def task_generate(*, task: Task, actor: Any) -> Task:
     """Queues a job for every unanswered (turn, slot); the task is `generating` until they end."""
-    locked = Task.objects.select_for_update().get(pk=task.pk)
+    # The campaign comes along (unlocked) for the budget check.
+    locked = Task.objects.select_for_update(of=("self",)).select_related("campaign").get(pk=task.pk)
     slots = list(locked.slots.all())
     answered = set(Candidate.objects.filter(turn__task=locked).values_list("turn_id", "slot_id"))
     missing = [
@@ -208,7 +209,8 @@ def task_generate(*, task: Task, actor: Any) -> Task:
 @transaction.atomic
 def task_retry(*, task: Task, actor: Any) -> Task:
     """Gives failed candidates a fresh set of attempts and generates again."""
-    locked = Task.objects.select_for_update().get(pk=task.pk)
+    # The campaign comes along (unlocked) for the budget check.
+    locked = Task.objects.select_for_update(of=("self",)).select_related("campaign").get(pk=task.pk)
     spend.ensure_budget_left(locked.campaign)
     transition_locked(locked, "retry", actor=actor)
     for candidate in Candidate.objects.select_for_update().filter(

@@ -149,9 +149,10 @@ class LiveServer:
 class Beat:
     """Celery beat (the periodic sweep and friends) with a schedule file under `workdir`."""
 
-    def __init__(self, workdir: Path, env: dict[str, str]) -> None:
+    def __init__(self, workdir: Path, env: dict[str, str], *, log: Path | None = None) -> None:
         self.workdir = workdir
         self.env = {**os.environ, "DATABASE_URL": database_url_for_tests(), **env}
+        self.log = log
         self.process: subprocess.Popen | None = None
 
     def start(self) -> Beat:
@@ -168,6 +169,8 @@ class Beat:
             ],
             cwd=ROOT,
             env=self.env,
+            stdout=self.log.open("ab") if self.log else None,
+            stderr=subprocess.STDOUT if self.log else None,
             start_new_session=True,
         )
         return self

@@ -147,10 +147,23 @@ def stop_group(process: subprocess.Popen[Any], *, timeout: float = 30) -> None:
 
 
 @contextlib.contextmanager
-def fake_server(latency: float, env: dict[str, str]) -> Iterator[tuple[str, int]]:
-    """The fake model server as a process; yields (its URL, its pid)."""
+def fake_server(
+    latency: float, env: dict[str, str], *, failure_rate: float = 0.0
+) -> Iterator[tuple[str, int]]:
+    """The fake model server as a process (`failure_rate` of its answers 429 or 500); yields
+    (its URL, its pid)."""
     process = subprocess.Popen(
-        [str(PYTHON), "-m", "tests.fakes.model_server", "--port", "0", "--latency", str(latency)],
+        [
+            str(PYTHON),
+            "-m",
+            "tests.fakes.model_server",
+            "--port",
+            "0",
+            "--latency",
+            str(latency),
+            "--failure-rate",
+            str(failure_rate),
+        ],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

@@ -68,6 +68,7 @@ BENCHES: dict[str, Bench] = {
         ["scripts/test.sh", "-q", "-s", "bench/bench_schemathesis.py"], writes="schemathesis.md"
     ),
     "load": Bench(module("bench_load"), writes="load.md"),
+    "soak": Bench(module("bench_soak"), writes="soak.md"),
 }
 
 

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import generics, serializers, status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
@@ -32,11 +32,15 @@ class BlindTurnOutput(serializers.Serializer):
 
 
 class BlindTaskOutput(serializers.ModelSerializer):
-    """A task as reviewers and arbiters see it: no author, no model identity."""
+    """A task as reviewers and arbiters see it: no author, no model identity.
+
+    Its turns come ready-made from the query (`selectors.blind_turns`), passed in the
+    context as `blind_turns`; BlindTurnOutput documents their shape.
+    """
 
     scenario = serializers.SerializerMethodField()
     repository = serializers.SerializerMethodField()
-    turns = BlindTurnOutput(many=True)
+    turns = serializers.SerializerMethodField()
 
     class Meta:
         model = Task
@@ -52,6 +56,15 @@ class BlindTaskOutput(serializers.ModelSerializer):
     def get_repository(self, task: Task) -> dict[str, str]:
         r = task.repository
         return {"full_name": r.full_name, "url": r.url, "default_branch": r.default_branch}
+
+    @extend_schema_field(BlindTurnOutput(many=True))
+    def get_turns(self, task: Task) -> list[dict[str, Any]]:
+        return self.context["blind_turns"]
+
+
+def blind_task(annotated: Assignment | Arbitration) -> dict[str, Any]:
+    """The blinded task of an assignment or arbitration read with `selectors.blind_turns`."""
+    return BlindTaskOutput(annotated.task, context={"blind_turns": annotated.blind_turns}).data
 
 
 def rubric_of(task: Task) -> dict[str, Any]:
@@ -82,13 +95,17 @@ class ReviewOutput(serializers.ModelSerializer):
 
 
 class AssignmentOutput(serializers.ModelSerializer):
-    task = BlindTaskOutput()
+    task = serializers.SerializerMethodField()
     rubric = serializers.SerializerMethodField()
     review = serializers.SerializerMethodField()
 
     class Meta:
         model = Assignment
         fields = ["id", "state", "round", "claimed_at", "due_at", "task", "rubric", "review"]
+
+    @extend_schema_field(BlindTaskOutput)
+    def get_task(self, assignment: Assignment) -> dict[str, Any]:
+        return blind_task(assignment)
 
     def get_rubric(self, assignment: Assignment) -> dict[str, Any]:
         return rubric_of(assignment.task)
@@ -127,7 +144,9 @@ class _ReviewerView(APIView):
     permission_classes = [IsAuthenticated, has_role(Role.REVIEWER)]
 
     def own(self, request: Request, pk: int) -> Assignment:
-        return generics.get_object_or_404(selectors.assignments_of(reviewer=request.user), pk=pk)
+        return generics.get_object_or_404(
+            selectors.assignment_views_of(reviewer=request.user), pk=pk
+        )
 
     def assignment_response(self, request: Request, pk: int, status_code: int = 200) -> Response:
         return Response(AssignmentOutput(self.own(request, pk)).data, status=status_code)
@@ -155,7 +174,7 @@ class AssignmentList(generics.ListAPIView):
     def get_queryset(self):  # type: ignore[no-untyped-def]
         if getattr(self, "swagger_fake_view", False):  # schema generation has no user
             return Assignment.objects.none()
-        return selectors.assignments_of(reviewer=self.request.user)
+        return selectors.assignment_views_of(reviewer=self.request.user)
 
 
 class AssignmentDetail(_ReviewerView):
@@ -170,13 +189,10 @@ class AssignmentReview(_ReviewerView):
     def post(self, request: Request, pk: int) -> Response:
         data = ReviewInput(data=request.data)
         data.is_valid(raise_exception=True)
-        # Only the id and the owner: the service locks and reads what it needs itself; the
-        # blinded task with its answers (several queries, tens of kB) would be read for nothing.
-        assignment = generics.get_object_or_404(
-            Assignment.objects.filter(reviewer=request.user).only("pk"), pk=pk
-        )
+        # The service locks the reviewer's own assignment (404 if it is not theirs) and reads
+        # what it needs itself; the blinded task with its answers would be read for nothing.
         review = services.review_submit(
-            assignment=assignment, actor=request.user, **data.validated_data
+            assignment=Assignment(pk=pk), actor=request.user, **data.validated_data
         )
         return Response(ReviewOutput(review).data, status=status.HTTP_201_CREATED)
 
@@ -185,7 +201,7 @@ class AssignmentRelease(_ReviewerView):
     @extend_schema(request=None, responses=AssignmentOutput)
     @idempotent
     def post(self, request: Request, pk: int) -> Response:
-        services.assignment_release(assignment=self.own(request, pk), actor=request.user)
+        services.assignment_release(assignment=Assignment(pk=pk), actor=request.user)
         return self.assignment_response(request, pk)
 
 
@@ -231,12 +247,16 @@ class ArbitrationOutput(serializers.ModelSerializer):
 
 
 class ArbitrationDetailOutput(ArbitrationOutput):
-    task_detail = BlindTaskOutput(source="task")
+    task_detail = serializers.SerializerMethodField()
     rubric = serializers.SerializerMethodField()
     reviews = serializers.SerializerMethodField()
 
     class Meta(ArbitrationOutput.Meta):
         fields = [*ArbitrationOutput.Meta.fields, "task_detail", "rubric", "reviews"]
+
+    @extend_schema_field(BlindTaskOutput)
+    def get_task_detail(self, arbitration: Arbitration) -> dict[str, Any]:
+        return blind_task(arbitration)
 
     def get_rubric(self, arbitration: Arbitration) -> dict[str, Any]:
         return rubric_of(arbitration.task)
@@ -296,7 +316,7 @@ class _ArbitrationView(APIView):
 
     def detail_response(self, request: Request, pk: int) -> Response:
         arbitration = generics.get_object_or_404(
-            selectors.arbitration_detail(user=request.user), pk=pk
+            selectors.arbitration_views(user=request.user), pk=pk
         )
         return Response(ArbitrationDetailOutput(arbitration).data)
 

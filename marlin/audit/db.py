@@ -16,6 +16,7 @@ from typing import Any
 from django.apps import apps
 from django.db import connections
 from django.db.models import Model
+from psycopg import ClientCursor
 
 from marlin import context
 
@@ -50,9 +51,20 @@ def context_payload() -> str:
 def _with_audit_context(execute, sql, params, many, ctx):  # type: ignore[no-untyped-def]
     # Transaction-local, so it is set again before every write: a rollback or a new
     # transaction must never carry an earlier operation's identity.
-    if isinstance(sql, str) and _WRITE.match(sql):
-        ctx["cursor"].execute(_SET_CONTEXT, [context_payload()])
-    return execute(sql, params, many, ctx)
+    if not (isinstance(sql, str) and _WRITE.match(sql)):
+        return execute(sql, params, many, ctx)
+    cursor = ctx["cursor"]
+    if many or isinstance(params, dict) or not isinstance(cursor.cursor, ClientCursor):
+        cursor.execute(_SET_CONTEXT, [context_payload()])
+        return execute(sql, params, many, ctx)
+    # One round trip instead of two: with client-side binding both statements go in one
+    # message, run in order in the same transaction (even in autocommit), and the cursor is
+    # then moved to the write's own result (its rows, rowcount and RETURNING values).
+    if params is None:
+        sql, params = sql.replace("%", "%%"), ()
+    result = execute(f"{_SET_CONTEXT}; {sql}", [context_payload(), *params], many, ctx)
+    cursor.cursor.nextset()
+    return result
 
 
 def install_context_wrapper(sender: Any, connection: Any, **kwargs: Any) -> None:

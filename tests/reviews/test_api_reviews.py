@@ -306,11 +306,11 @@ def test_assignment_detail_and_review_submit_run_a_fixed_number_of_queries(
     assert counts[0] == EXPECTED_QUERIES, counts
 
 
-# Detail: token, roles, the assignment with task, campaign, rubric version and review,
-# turns, candidates, their validator results. Submit: token, roles, the assignment's owner,
-# then locks, the review, the transitions and their audit context, the round count, and the
-# reviewer's work-log entry (with its audit context).
-EXPECTED_QUERIES = (6, 20)
+# Detail: token, roles, the assignment with task, campaign, rubric version and review, and
+# its blinded turns, candidates and validator results as JSON. Submit: token, roles, BEGIN, the
+# locks (assignment, slot and task in one), the expected scores, the review, the two transitions,
+# the reviewer's work-log entry (each write carries its audit context), the round count, COMMIT.
+EXPECTED_QUERIES = (3, 12)
 
 
 def test_the_trail_names_what_happened_in_review(api, live_campaign):

@@ -126,3 +126,30 @@ def test_a_named_insert_carries_its_action():
     Repository.objects.filter(pk=repository.pk).update(language="C")
     actions = [e.action for e in events_for(repository)]
     assert actions == ["repository.imported", "repository.updated"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_write_outside_any_transaction_carries_its_context(make_user):
+    # In autocommit the context and the write go in one message, so they share the implicit
+    # transaction: a context set by a statement of its own would be gone before the write.
+    lead = make_user("lead")
+    assert connection.get_autocommit()
+    with operation(origin="command:fix", actor=lead), audit_reason("rename outside a transaction"):
+        repository = Repository.objects.create(full_name="org/solo", url="https://example.org/s")
+        Repository.objects.filter(pk=repository.pk).update(language="Go")
+    created, updated = events_for(repository)
+    for entry in (created, updated):
+        assert (entry.actor_id, entry.reason) == (lead.id, "rename outside a transaction")
+    assert updated.changes == {"language": ["", "Go"]}
+
+
+def test_a_write_whose_sql_holds_a_percent_sign_and_no_parameters(repository, make_user):
+    lead = make_user("lead")
+    with operation(origin="command:fix", actor=lead), connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE tasks_repository SET language = '100% Go' WHERE id = {repository.pk}"
+        )
+        assert cursor.rowcount == 1
+    last = events_for(repository)[-1]
+    assert last.changes == {"language": ["", "100% Go"]}
+    assert last.actor_id == lead.id

@@ -10,6 +10,7 @@ many.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection, transaction
@@ -22,17 +23,20 @@ GENESIS_HASH = "0" * 64
 # One pass over the chain in seal order. `lag(hash)` is the link each seal must point back to;
 # the event is re-hashed from its current content. A missing event, a broken link and an event
 # whose content changed are told apart, and only the first broken seal is kept.
+# The seals after seq %(after)s are checked, the first against %(link)s: from the start, the
+# genesis hash; from a checkpoint, the checkpoint's own hash.
 _VERIFY_SQL = """
 WITH checked AS (
     SELECT s.seq, s.event_id, s.hash,
         CASE
             WHEN e.id IS NULL THEN 'event_missing'
-            WHEN s.prev_hash IS DISTINCT FROM coalesce(lag(s.hash) OVER w, %s)
+            WHEN s.prev_hash IS DISTINCT FROM coalesce(lag(s.hash) OVER w, %(link)s)
                 THEN 'link_broken'
             WHEN s.hash IS DISTINCT FROM audit_link_hash(s.prev_hash, audit_event_canonical(e))
                 THEN 'event_changed'
         END AS reason
     FROM audit_seal s LEFT JOIN audit_event e ON e.id = s.event_id
+    WHERE s.seq > %(after)s
     WINDOW w AS (ORDER BY s.seq)
 )
 SELECT
@@ -44,15 +48,18 @@ FROM checked
 """
 _HEAD_SQL = "SELECT seq, hash FROM audit_seal ORDER BY seq DESC LIMIT 1"
 
+_CHECKPOINT_SQL = "SELECT hash, event_id FROM audit_seal WHERE seq = %s"
+# Events above %s (0: all of them) that no seal covers yet.
 _UNSEALED_SQL = """
 SELECT count(*) FROM audit_event e
-WHERE NOT EXISTS (SELECT 1 FROM audit_seal s WHERE s.event_id = e.id)
+WHERE e.id > %s AND NOT EXISTS (SELECT 1 FROM audit_seal s WHERE s.event_id = e.id)
 """
 
 REASONS = {
     "event_missing": "the sealed event is gone from audit_event",
     "link_broken": "prev_hash does not match the hash of the previous seal",
     "event_changed": "the event's content no longer matches its seal",
+    "checkpoint_changed": "the checkpoint's seal is gone or its hash is not the one given",
 }
 
 
@@ -76,37 +83,65 @@ def audit_seal_all(*, max_rows: int = SEAL_BATCH_ROWS) -> int:
             return total
 
 
-def audit_verify() -> dict[str, Any]:
-    """Recomputes every link of the chain end to end. Reads only.
+@dataclass(frozen=True)
+class Checkpoint:
+    """A head reported by an earlier verify: the seq of a seal and its hash."""
+
+    seq: int
+    hash: str
+
+
+def audit_verify(*, since: Checkpoint | None = None) -> dict[str, Any]:
+    """Recomputes every link of the chain end to end, or from a checkpoint on. Reads only.
 
     Returns `{"ok", "checked", "unsealed", "head"?, "first_broken"?}`. `head` (seq and hash of
     the last seal) can be written down elsewhere: a later verify that finds the same seq with
     another hash, or no such seq, shows the tail was rewritten or cut.
+
+    `since` is such a head: the seal at its seq must still have its hash, and only the seals
+    after it are re-checked (and only events after its event counted as unsealed), so an
+    auditor who verifies regularly pays for what was written since, not for the whole trail.
     """
+    after, link, floor = 0, GENESIS_HASH, 0
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(_VERIFY_SQL, [GENESIS_HASH])
+        if since is not None:
+            cursor.execute(_CHECKPOINT_SQL, [since.seq])
+            found = cursor.fetchone()
+            if found is None or found[0] != since.hash:
+                return _broken_checkpoint(since, found)
+            after, link, floor = since.seq, since.hash, found[1]
+        cursor.execute(_VERIFY_SQL, {"after": after, "link": link})
         checked, seq, event_id, reason = cursor.fetchone()
         cursor.execute(_HEAD_SQL)
         head = cursor.fetchone()
-        cursor.execute(_UNSEALED_SQL)
+        cursor.execute(_UNSEALED_SQL, [floor])
         unsealed = cursor.fetchone()[0]
     report: dict[str, Any] = {"ok": seq is None, "checked": checked, "unsealed": unsealed}
     if head is not None:
         report["head"] = {"seq": head[0], "hash": head[1]}
     if seq is not None:
-        report["first_broken"] = {
-            "seq": seq,
-            "event_id": event_id,
-            "reason": reason,
-            "message": REASONS[reason],
-        }
+        report["first_broken"] = _broken(seq, event_id, reason)
     return report
 
 
-def audit_seal_and_verify() -> dict[str, Any]:
-    """Seals what is pending, then verifies the whole chain."""
+def _broken(seq: int, event_id: int | None, reason: str) -> dict[str, Any]:
+    return {"seq": seq, "event_id": event_id, "reason": reason, "message": REASONS[reason]}
+
+
+def _broken_checkpoint(since: Checkpoint, found: tuple[str, int] | None) -> dict[str, Any]:
+    event_id = found[1] if found is not None else None
+    return {
+        "ok": False,
+        "checked": 0,
+        "unsealed": 0,
+        "first_broken": _broken(since.seq, event_id, "checkpoint_changed"),
+    }
+
+
+def audit_seal_and_verify(*, since: Checkpoint | None = None) -> dict[str, Any]:
+    """Seals what is pending, then verifies the chain (all of it, or from `since` on)."""
     audit_seal_all()
-    return audit_verify()
+    return audit_verify(since=since)
 
 
 def audit_read_record(

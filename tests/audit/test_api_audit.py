@@ -174,6 +174,20 @@ def test_verify_reports_ok_then_names_a_tampered_entry(api, auditor, repository)
     assert report["first_broken"]["reason"] == "event_changed"
 
 
+def test_verify_from_a_head_it_reported_and_refuses_half_a_checkpoint(api, auditor, repository):
+    client = api.as_user(auditor)
+    head = client.get("/api/v1/audit/verify/").json()["head"]
+    report = client.get(
+        "/api/v1/audit/verify/", {"since_seq": head["seq"], "since_hash": head["hash"]}
+    ).json()
+    # Only what was sealed since: the entry recording the first verify's read, and so on.
+    assert report["ok"] is True and 0 < report["checked"] < head["seq"], report
+    for query in ({"since_seq": head["seq"]}, {"since_seq": 1, "since_hash": "not-a-hash"}):
+        response = client.get("/api/v1/audit/verify/", query)
+        assert response.status_code == 400, response.content
+        assert response.json()["error"]["code"] == "invalid"
+
+
 def test_the_list_runs_a_fixed_number_of_queries(
     api, auditor, repository, django_assert_num_queries
 ):

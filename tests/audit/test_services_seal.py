@@ -132,6 +132,58 @@ def test_a_removed_seal_breaks_the_next_link(sealed_events):
     assert (broken["seq"], broken["reason"]) == (seals[2].seq, "link_broken")
 
 
+def checkpoint_of(report):
+    return services.Checkpoint(**report["head"])
+
+
+def test_a_verify_from_a_checkpoint_checks_only_what_was_sealed_after_it(sealed_events):
+    full = services.audit_verify()
+    Repository.objects.create(full_name="org/after", url="https://example.org/after")
+    services.audit_seal_all()
+    since = services.audit_verify(since=checkpoint_of(full))
+    assert since["ok"] is True, since
+    assert since["checked"] == 1  # the one entry written after the checkpoint
+    assert since["head"]["seq"] == full["head"]["seq"] + 1
+    assert services.audit_verify(since=checkpoint_of(since))["checked"] == 0
+
+
+def test_a_verify_from_a_checkpoint_finds_tampering_after_it(sealed_events):
+    first = sealed_events[0]
+    checkpoint = checkpoint_of(
+        {"head": AuditSeal.objects.filter(event_id=first.id).values("seq", "hash").get()}
+    )
+    edited = sealed_events[2]
+    as_superuser(
+        "audit_event",
+        "audit_event_append_only",
+        "UPDATE audit_event SET reason = 'rewritten' WHERE id = %s",
+        [edited.id],
+    )
+    broken = services.audit_verify(since=checkpoint)["first_broken"]
+    assert (broken["event_id"], broken["reason"]) == (edited.id, "event_changed")
+
+
+@pytest.mark.parametrize("change", ["rewrite the checkpoint's hash", "give another hash"])
+def test_a_checkpoint_that_no_longer_matches_is_reported(sealed_events, change):
+    report = services.audit_verify()
+    checkpoint = checkpoint_of(report)
+    if change == "give another hash":
+        checkpoint = services.Checkpoint(seq=checkpoint.seq, hash="e" * 64)
+    else:
+        as_superuser(
+            "audit_seal",
+            "audit_seal_append_only",
+            "UPDATE audit_seal SET hash = repeat('d', 64) WHERE seq = %s",
+            [checkpoint.seq],
+        )
+    again = services.audit_verify(since=checkpoint)
+    assert again["ok"] is False
+    assert (again["first_broken"]["seq"], again["first_broken"]["reason"]) == (
+        checkpoint.seq,
+        "checkpoint_changed",
+    )
+
+
 @pytest.mark.parametrize(
     "statement",
     ["UPDATE audit_seal SET hash = 'x'", "DELETE FROM audit_seal", "TRUNCATE audit_seal"],

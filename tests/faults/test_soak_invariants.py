@@ -2,9 +2,13 @@
 clean world. The world: a task completed by consensus, one resolved by an arbiter, one in review
 with one review in, one generated and not submitted."""
 
+import io
+import json
 from datetime import timedelta
 
 import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.db import connection
 from django.utils import timezone
 
@@ -168,3 +172,14 @@ def test_work_left_running_by_a_lost_job_is_caught(world):
     at = timezone.now() - 2 * GRACE
     apply_transition(lost, "claim", actor=None, token="lost", at=at)
     assert failing(invariants.check_no_stuck_work(grace=GRACE)) == {"running with no live job": 1}
+
+
+def test_the_command_reports_every_check_and_fails_on_a_violation(world):
+    out = io.StringIO()
+    call_command("check_invariants", stdout=out)
+    assert {c["name"] for c in json.loads(out.getvalue())} == {
+        c.name for c in invariants.check_all(grace=GRACE)
+    }
+    world["in_review"].turns.create(index=2, prompt="A follow-up nobody generated.")
+    with pytest.raises(CommandError, match="candidates"):
+        call_command("check_invariants", stdout=io.StringIO())

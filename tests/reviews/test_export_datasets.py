@@ -96,6 +96,16 @@ def test_the_export_reads_back_with_pyarrow(exported):
     check_rows(jsonl.to_pylist(), tasks)
 
 
+def test_the_parquet_keeps_statistics_for_numbers_only(exported):
+    # Statistics of the text columns would be copies of prompts and answers in every footer.
+    group = pq.ParquetFile(exported[1]["parquet"]).metadata.row_group(0)
+    columns = {group.column(i).path_in_schema: group.column(i) for i in range(group.num_columns)}
+    assert columns["task"].statistics.has_min_max
+    assert columns["preference"].statistics.has_min_max
+    assert columns["prompt_text"].statistics is None
+    assert columns["scenario_title"].statistics is None
+
+
 @pytest.mark.parametrize("builder", ["json", "parquet"])
 def test_the_export_loads_in_hugging_face_datasets(exported, builder, tmp_path):
     tasks, files = exported

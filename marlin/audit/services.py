@@ -103,39 +103,35 @@ def audit_verify(*, since: Checkpoint | None = None) -> dict[str, Any]:
     auditor who verifies regularly pays for what was written since, not for the whole trail.
     """
     after, link, floor = 0, GENESIS_HASH, 0
+    checked, broken = 0, None
     with transaction.atomic(), connection.cursor() as cursor:
         if since is not None:
             cursor.execute(_CHECKPOINT_SQL, [since.seq])
             found = cursor.fetchone()
             if found is None or found[0] != since.hash:
-                return _broken_checkpoint(since, found)
-            after, link, floor = since.seq, since.hash, found[1]
-        cursor.execute(_VERIFY_SQL, {"after": after, "link": link})
-        checked, seq, event_id, reason = cursor.fetchone()
+                event_id = found[1] if found is not None else None
+                broken = _broken(since.seq, event_id, "checkpoint_changed")
+            else:
+                after, link, floor = since.seq, since.hash, found[1]
+        if broken is None:
+            cursor.execute(_VERIFY_SQL, {"after": after, "link": link})
+            checked, seq, event_id, reason = cursor.fetchone()
+            if seq is not None:
+                broken = _broken(seq, event_id, reason)
         cursor.execute(_HEAD_SQL)
         head = cursor.fetchone()
         cursor.execute(_UNSEALED_SQL, [floor])
         unsealed = cursor.fetchone()[0]
-    report: dict[str, Any] = {"ok": seq is None, "checked": checked, "unsealed": unsealed}
+    report: dict[str, Any] = {"ok": broken is None, "checked": checked, "unsealed": unsealed}
     if head is not None:
         report["head"] = {"seq": head[0], "hash": head[1]}
-    if seq is not None:
-        report["first_broken"] = _broken(seq, event_id, reason)
+    if broken is not None:
+        report["first_broken"] = broken
     return report
 
 
 def _broken(seq: int, event_id: int | None, reason: str) -> dict[str, Any]:
     return {"seq": seq, "event_id": event_id, "reason": reason, "message": REASONS[reason]}
-
-
-def _broken_checkpoint(since: Checkpoint, found: tuple[str, int] | None) -> dict[str, Any]:
-    event_id = found[1] if found is not None else None
-    return {
-        "ok": False,
-        "checked": 0,
-        "unsealed": 0,
-        "first_broken": _broken(since.seq, event_id, "checkpoint_changed"),
-    }
 
 
 def audit_seal_and_verify(*, since: Checkpoint | None = None) -> dict[str, Any]:

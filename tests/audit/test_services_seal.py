@@ -178,6 +178,10 @@ def test_a_checkpoint_that_no_longer_matches_is_reported(sealed_events, change):
         )
     again = services.audit_verify(since=checkpoint)
     assert again["ok"] is False
+    # Nothing past a checkpoint that does not hold is checked; the rest is still reported.
+    assert again["checked"] == 0
+    assert again["head"]["seq"] == report["head"]["seq"]
+    assert again["unsealed"] == services.audit_verify()["unsealed"]
     assert (again["first_broken"]["seq"], again["first_broken"]["reason"]) == (
         checkpoint.seq,
         "checkpoint_changed",

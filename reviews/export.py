@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 from django.db.models import QuerySet
 
 from reviews.models import Outcome
+from tasks.evidence.services import PREFIX as EVIDENCE_PREFIX
 from tasks.models import Campaign, Candidate, ValidatorResult
 
 CHUNK = 1000  # outcomes per database round trip
@@ -136,12 +137,14 @@ def _evidence(candidate_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
     """The sandboxed checks' results (`evidence.*` validators) per candidate, by check name."""
     found: dict[int, list[dict[str, Any]]] = {}
     results = (
-        ValidatorResult.objects.filter(candidate_id__in=candidate_ids, key__startswith="evidence.")
+        ValidatorResult.objects.filter(
+            candidate_id__in=candidate_ids, key__startswith=EVIDENCE_PREFIX
+        )
         .order_by("candidate_id", "key")
         .values_list("candidate_id", "key", "passed", "message")
     )
     for candidate_id, key, passed, message in results:
-        check = key.removeprefix("evidence.")
+        check = key.removeprefix(EVIDENCE_PREFIX)
         found.setdefault(candidate_id, []).append(
             {"check": check, "passed": passed, "message": message}
         )

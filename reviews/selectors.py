@@ -74,24 +74,22 @@ def blind_turns(outer: type[Model]) -> RawSQL:
     return RawSQL(_BLIND_TURNS.format(**tables), (), output_field=JSONField())  # noqa: S611
 
 
-def assignments_of(*, reviewer: Any) -> QuerySet[Assignment]:
-    """The reviewer's own assignments, each with its blinded task and the pinned rubric version."""
+def _own_assignments(reviewer: Any) -> QuerySet[Assignment]:
     return (
         Assignment.objects.filter(reviewer=reviewer)
         .select_related("task__repository", "task__campaign__rubric_version__rubric", "review")
-        .prefetch_related(_turns_with_candidates("task__"))
         .order_by("-id")
     )
+
+
+def assignments_of(*, reviewer: Any) -> QuerySet[Assignment]:
+    """The reviewer's own assignments, each with its blinded task and the pinned rubric version."""
+    return _own_assignments(reviewer).prefetch_related(_turns_with_candidates("task__"))
 
 
 def assignment_views_of(*, reviewer: Any) -> QuerySet[Assignment]:
     """The same as the API shows them: the blinded turns come as JSON (`blind_turns`)."""
-    return (
-        Assignment.objects.filter(reviewer=reviewer)
-        .select_related("task__repository", "task__campaign__rubric_version__rubric", "review")
-        .annotate(blind_turns=blind_turns(Assignment))
-        .order_by("-id")
-    )
+    return _own_assignments(reviewer).annotate(blind_turns=blind_turns(Assignment))
 
 
 def arbitrations_visible_to(*, user: Any) -> QuerySet[Arbitration]:

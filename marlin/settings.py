@@ -187,8 +187,10 @@ SPECTACULAR_SETTINGS = {
 }
 
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:63799/0")
-# The cache holds only throttle counters: while Redis is down it answers as empty (throttles
-# let requests through) instead of failing requests that need nothing but the database.
+# The cache holds throttle counters and the blinded turns reviewers read
+# (`reviews.selectors.attach_blind_turns`): while Redis is down it answers as empty (throttles
+# let requests through, turns are read from the database) instead of failing requests that need
+# nothing but the database.
 CACHES = {
     "default": {
         "BACKEND": "django_redis.cache.RedisCache",

@@ -34,8 +34,8 @@ class BlindTurnOutput(serializers.Serializer):
 class BlindTaskOutput(serializers.ModelSerializer):
     """A task as reviewers and arbiters see it: no author, no model identity.
 
-    Its turns come ready-made from the query (`selectors.blind_turns`), passed in the
-    context as `blind_turns`; BlindTurnOutput documents their shape.
+    Its turns come ready-made (`selectors.attach_blind_turns`), passed in the context as
+    `blind_turns`; BlindTurnOutput documents their shape.
     """
 
     scenario = serializers.SerializerMethodField()
@@ -63,7 +63,7 @@ class BlindTaskOutput(serializers.ModelSerializer):
 
 
 def blind_task(annotated: Assignment | Arbitration) -> dict[str, Any]:
-    """The blinded task of an assignment or arbitration read with `selectors.blind_turns`."""
+    """The blinded task of an assignment or arbitration given `selectors.attach_blind_turns`."""
     return BlindTaskOutput(annotated.task, context={"blind_turns": annotated.blind_turns}).data
 
 
@@ -144,9 +144,11 @@ class _ReviewerView(APIView):
     permission_classes = [IsAuthenticated, has_role(Role.REVIEWER)]
 
     def own(self, request: Request, pk: int) -> Assignment:
-        return generics.get_object_or_404(
+        assignment = generics.get_object_or_404(
             selectors.assignment_views_of(reviewer=request.user), pk=pk
         )
+        selectors.attach_blind_turns([assignment])
+        return assignment
 
     def assignment_response(self, request: Request, pk: int, status_code: int = 200) -> Response:
         return Response(AssignmentOutput(self.own(request, pk)).data, status=status_code)
@@ -175,6 +177,11 @@ class AssignmentList(generics.ListAPIView):
         if getattr(self, "swagger_fake_view", False):  # schema generation has no user
             return Assignment.objects.none()
         return selectors.assignment_views_of(reviewer=self.request.user)
+
+    def paginate_queryset(self, queryset):  # type: ignore[no-untyped-def]
+        page = super().paginate_queryset(queryset)
+        selectors.attach_blind_turns(page)
+        return page
 
 
 class AssignmentDetail(_ReviewerView):
@@ -318,6 +325,7 @@ class _ArbitrationView(APIView):
         arbitration = generics.get_object_or_404(
             selectors.arbitration_views(user=request.user), pk=pk
         )
+        selectors.attach_blind_turns([arbitration])
         return Response(ArbitrationDetailOutput(arbitration).data)
 
 

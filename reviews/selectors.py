@@ -1,15 +1,18 @@
 """Reads for the review pipeline, shaped once so detail views run a fixed number of queries."""
 
+import json
+from collections.abc import Iterable
 from typing import Any
 
+from django.core.cache import cache
 from django.db import connection
-from django.db.models import Count, F, JSONField, Model, Prefetch, Q, QuerySet, Sum
+from django.db.models import CharField, Count, F, Model, Prefetch, Q, QuerySet, Sum
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import TruncMonth
 
 from marlin.roles import Role, user_has_role
 from reviews.models import Arbitration, Assignment, Review, WorkLog, WorkLogState
-from tasks.models import Candidate, TaskSlot, Turn, ValidatorResult
+from tasks.models import Candidate, Task, TaskSlot, TaskState, Turn, ValidatorResult
 
 
 def _turns_with_candidates(prefix: str) -> Prefetch:
@@ -26,52 +29,106 @@ def _turns_with_candidates(prefix: str) -> Prefetch:
     )
 
 
-# A task's turns with their blinded answers, as the API shows them, built as JSON by PostgreSQL
-# inside the outer query: one round trip instead of three prefetches, and no model instances for
-# the long answers (two 300-line diffs per turn). Plain SQL because the same nested
-# ArraySubquery/JSONObject expression costs about 7 ms of Python to build on every request.
-_BLIND_TURNS = """(
-SELECT COALESCE(jsonb_agg(jsonb_build_object(
-    'index', t.index,
-    'prompt', t.prompt,
-    'candidates', (
-        SELECT COALESCE(jsonb_agg(jsonb_build_object(
-            'slot', s.label,
-            'output', c.output,
-            'diff', c.diff,
-            'validators', (
-                SELECT COALESCE(jsonb_agg(jsonb_build_object(
-                    'key', v.key,
-                    'passed', v.passed,
-                    'severity', v.severity,
-                    'message', v.message,
-                    'details', v.details
-                ) ORDER BY v.key), '[]'::jsonb)
-                FROM {validatorresult} v WHERE v.candidate_id = c.id
-            )
-        ) ORDER BY s.label), '[]'::jsonb)
-        FROM {candidate} c JOIN {taskslot} s ON s.id = c.slot_id
-        WHERE c.turn_id = t.id
-    )
-) ORDER BY t.index), '[]'::jsonb)
-FROM {turn} t WHERE t.task_id = {outer}.task_id
+# A task's turns with their blinded answers, as the API shows them, built as JSON by PostgreSQL:
+# one round trip instead of three prefetches, and no model instances for the long answers (two
+# 300-line diffs per turn). Plain SQL because the same nested ArraySubquery/JSONObject
+# expression costs about 7 ms of Python to build on every request.
+_BLIND_TURNS = """
+SELECT task.id, (
+    SELECT COALESCE(jsonb_agg(jsonb_build_object(
+        'index', t.index,
+        'prompt', t.prompt,
+        'candidates', (
+            SELECT COALESCE(jsonb_agg(jsonb_build_object(
+                'slot', s.label,
+                'output', c.output,
+                'diff', c.diff,
+                'validators', (
+                    SELECT COALESCE(jsonb_agg(jsonb_build_object(
+                        'key', v.key,
+                        'passed', v.passed,
+                        'severity', v.severity,
+                        'message', v.message,
+                        'details', v.details
+                    ) ORDER BY v.key), '[]'::jsonb)
+                    FROM {validatorresult} v WHERE v.candidate_id = c.id
+                )
+            ) ORDER BY s.label), '[]'::jsonb)
+            FROM {candidate} c JOIN {taskslot} s ON s.id = c.slot_id
+            WHERE c.turn_id = t.id
+        )
+    ) ORDER BY t.index), '[]'::jsonb)
+    FROM {turn} t WHERE t.task_id = task.id
+)
+FROM {task} task WHERE task.id = ANY(%s)
+"""
+
+# Changes whenever a validator result of the outer row's task is added, changed or removed.
+_EVIDENCE_STAMP = """(
+SELECT count(*) || '.' || COALESCE(max(v.updated_at)::text, '')
+FROM {validatorresult} v WHERE v.task_id = {outer}.task_id
 )"""
 
+# A task's turns and answers change only in these states; every way out of them is a transition
+# that saves the task and so moves its `updated_at`, which is part of the cache key. Evidence can
+# still arrive later: its stamp is part of the key too.
+_ANSWERS_CHANGE_IN = {TaskState.DRAFT, TaskState.GENERATING, TaskState.GENERATION_FAILED}
+BLIND_TURNS_CACHE_SECONDS = 3600
 
-def blind_turns(outer: type[Model]) -> RawSQL:
-    """The blinded turns of the task of each `outer` row (an assignment or an arbitration)."""
-    tables = {
-        name: connection.ops.quote_name(model._meta.db_table)
-        for name, model in {
-            "validatorresult": ValidatorResult,
-            "candidate": Candidate,
-            "taskslot": TaskSlot,
-            "turn": Turn,
-            "outer": outer,
-        }.items()
-    }
+
+def _tables(**models: type[Model]) -> dict[str, str]:
+    return {name: connection.ops.quote_name(model._meta.db_table) for name, model in models.items()}
+
+
+def evidence_stamp(outer: type[Model]) -> RawSQL:
+    """Annotation for `attach_blind_turns`: the state of the task's validator results."""
+    tables = _tables(validatorresult=ValidatorResult, outer=outer)
     # Only table names from the models go into the text; the query takes no input.
-    return RawSQL(_BLIND_TURNS.format(**tables), (), output_field=JSONField())  # noqa: S611
+    return RawSQL(_EVIDENCE_STAMP.format(**tables), (), output_field=CharField())  # noqa: S611
+
+
+def _cache_key(row: Assignment | Arbitration) -> str | None:
+    task = row.task
+    if task.state in _ANSWERS_CHANGE_IN:
+        return None
+    return f"blind-turns:{task.pk}:{task.updated_at.isoformat()}:{row.evidence_stamp}"
+
+
+def _build_blind_turns(task_ids: set[int]) -> dict[int, list[dict[str, Any]]]:
+    tables = _tables(
+        validatorresult=ValidatorResult,
+        candidate=Candidate,
+        taskslot=TaskSlot,
+        turn=Turn,
+        task=Task,
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(_BLIND_TURNS.format(**tables), [list(task_ids)])
+        # Django reads jsonb as text (its JSONField decodes it itself).
+        return {task_id: json.loads(turns) for task_id, turns in cursor.fetchall()}
+
+
+def attach_blind_turns(rows: Iterable[Assignment | Arbitration]) -> None:
+    """Sets `blind_turns` (a task's turns with its blinded answers) on assignments or arbitrations
+    read with the `evidence_stamp` annotation.
+
+    The turns are the same for everyone who sees the task, and settle once it leaves authoring:
+    they come from the cache when they can, else from one query for all the rows' tasks. The
+    cache is a shortcut only: while Redis is away every read goes to the database.
+    """
+    rows = list(rows)
+    keys = {row.pk: _cache_key(row) for row in rows}
+    cached = cache.get_many([key for key in keys.values() if key])
+    missing = {row.task_id for row in rows if keys[row.pk] not in cached}
+    built = _build_blind_turns(missing) if missing else {}
+    settled = {
+        keys[row.pk]: built[row.task_id] for row in rows if keys[row.pk] and row.task_id in built
+    }
+    if settled:
+        cache.set_many(settled, timeout=BLIND_TURNS_CACHE_SECONDS)
+    for row in rows:
+        key = keys[row.pk]
+        row.blind_turns = cached[key] if key in cached else built[row.task_id]
 
 
 def _own_assignments(reviewer: Any) -> QuerySet[Assignment]:
@@ -88,8 +145,8 @@ def assignments_of(*, reviewer: Any) -> QuerySet[Assignment]:
 
 
 def assignment_views_of(*, reviewer: Any) -> QuerySet[Assignment]:
-    """The same as the API shows them: the blinded turns come as JSON (`blind_turns`)."""
-    return _own_assignments(reviewer).annotate(blind_turns=blind_turns(Assignment))
+    """The same as the API shows them, ready for `attach_blind_turns`."""
+    return _own_assignments(reviewer).annotate(evidence_stamp=evidence_stamp(Assignment))
 
 
 def arbitrations_visible_to(*, user: Any) -> QuerySet[Arbitration]:
@@ -117,9 +174,9 @@ def arbitration_detail(*, user: Any) -> QuerySet[Arbitration]:
 
 
 def arbitration_views(*, user: Any) -> QuerySet[Arbitration]:
-    """`arbitration_detail` as the API shows it: the blinded turns come as JSON (`blind_turns`)."""
+    """`arbitration_detail` as the API shows it, ready for `attach_blind_turns`."""
     return _with_reviews(arbitrations_visible_to(user=user)).annotate(
-        blind_turns=blind_turns(Arbitration)
+        evidence_stamp=evidence_stamp(Arbitration)
     )
 
 

@@ -306,8 +306,9 @@ def test_assignment_detail_and_review_submit_run_a_fixed_number_of_queries(
     assert counts[0] == EXPECTED_QUERIES, counts
 
 
-# Detail: token, roles, the assignment with task, campaign, rubric version and review, and
-# its blinded turns, candidates and validator results as JSON. Submit: token, roles, BEGIN, the
+# Detail: token, roles, the assignment with task, campaign, rubric version and review, and the
+# stamp of its evidence (the blinded turns come from the cache the claim filled; one query more
+# when they do not, tests/reviews/test_blind_turns_cache.py). Submit: token, roles, BEGIN, the
 # locks (assignment, slot and task in one), the expected scores, the review, the two transitions,
 # the reviewer's work-log entry (each write carries its audit context), the round count, COMMIT.
 EXPECTED_QUERIES = (3, 12)

@@ -150,8 +150,8 @@ class _ReviewerView(APIView):
         selectors.attach_blind_turns([assignment])
         return assignment
 
-    def assignment_response(self, request: Request, pk: int, status_code: int = 200) -> Response:
-        return Response(AssignmentOutput(self.own(request, pk)).data, status=status_code)
+    def assignment_response(self, request: Request, pk: int) -> Response:
+        return Response(AssignmentOutput(self.own(request, pk)).data)
 
 
 class AssignmentNext(_ReviewerView):
@@ -165,7 +165,8 @@ class AssignmentNext(_ReviewerView):
         )
         if assignment is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
-        return self.assignment_response(request, assignment.pk, status.HTTP_201_CREATED)
+        selectors.attach_blind_turns([assignment])  # the claim read its task; no second read
+        return Response(AssignmentOutput(assignment).data, status=status.HTTP_201_CREATED)
 
 
 class AssignmentList(generics.ListAPIView):

@@ -86,7 +86,10 @@ def assignment_claim_next(*, reviewer: Any, campaign_id: int | None = None) -> A
 
 @transaction.atomic
 def _claim_next(reviewer: Any, campaign_id: int | None) -> Assignment | None:
-    slots = _open_slots_for(reviewer, campaign_id).select_related("task__campaign")
+    # With what the claimant is shown next (the task, its repository and rubric).
+    slots = _open_slots_for(reviewer, campaign_id).select_related(
+        "task__repository", "task__campaign__rubric_version__rubric"
+    )
     slot = None
     for _ in range(5):
         slot = slots.select_for_update(skip_locked=True, of=("self",)).first()

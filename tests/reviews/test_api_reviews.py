@@ -283,17 +283,19 @@ def test_transitions_from_the_wrong_state_are_409(api, live_campaign):
     assert task.state == TaskState.CHANGES_REQUESTED
 
 
-def test_assignment_detail_and_review_submit_run_a_fixed_number_of_queries(
+def test_claim_detail_and_review_submit_run_a_fixed_number_of_queries(
     api, live_campaign, django_assert_max_num_queries
 ):
     counts = []
     for turns in (1, 3):
         campaign = make_campaign(model_versions=list(live_campaign.model_versions.all()))
         task = task_in_review(campaign, turns=turns)
-        reviewer = reviewers(1)[0]
-        assignment = claim(api, reviewer, campaign=campaign.pk).json()
+        client = api.as_user(reviewers(1)[0])
+        with django_assert_max_num_queries(50) as claimed:
+            assignment = client.post(
+                "/api/v1/assignments/next/", {"campaign": campaign.pk}, format="json"
+            ).json()
         assert assignment["task"]["id"] == task.pk
-        client = api.as_user(reviewer)
         with django_assert_max_num_queries(50) as detail:
             client.get(f"/api/v1/assignments/{assignment['id']}/")
         with django_assert_max_num_queries(50) as submit:
@@ -301,17 +303,20 @@ def test_assignment_detail_and_review_submit_run_a_fixed_number_of_queries(
                 f"/api/v1/assignments/{assignment['id']}/review/", review_body(task), format="json"
             )
         assert response.status_code == 201
-        counts.append((len(detail.captured_queries), len(submit.captured_queries)))
+        counts.append(tuple(len(q.captured_queries) for q in (claimed, detail, submit)))
     assert counts[0] == counts[1], counts
     assert counts[0] == EXPECTED_QUERIES, counts
 
 
+# Claim next: token, roles, BEGIN, the first open slot (locked, with its task, repository and
+# rubric), the slot's claim, the assignment, COMMIT, the stamp of the task's evidence, and its
+# blinded turns (built by this first reader of the task, then cached).
 # Detail: token, roles, the assignment with task, campaign, rubric version and review, and the
 # stamp of its evidence (the blinded turns come from the cache the claim filled; one query more
 # when they do not, tests/reviews/test_blind_turns_cache.py). Submit: token, roles, BEGIN, the
 # locks (assignment, slot and task in one), the expected scores, the review, the two transitions,
 # the reviewer's work-log entry (each write carries its audit context), the round count, COMMIT.
-EXPECTED_QUERIES = (3, 12)
+EXPECTED_QUERIES = (9, 3, 12)
 
 
 def test_the_trail_names_what_happened_in_review(api, live_campaign):

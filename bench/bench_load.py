@@ -224,6 +224,10 @@ async def call(client, stats: Stats, name: str, method: str, path: str, **kwargs
 
 async def reviewer(client, token: str, campaign: int, stats: Stats, stop: float, pause: float):
     headers = {"Authorization": f"Token {token}"}
+    # People pausing between requests do not start in step: their starts spread over one pause
+    # (as a load tool's spawn rate spreads them). Started together, every request of the paused
+    # run would arrive in a burst of N and its latency would be the time to drain the burst.
+    await asyncio.sleep(random.uniform(0, pause))
     while time.monotonic() < stop:
         claimed = await call(
             client, stats, "next", "POST", "/api/v1/assignments/next/",

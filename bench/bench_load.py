@@ -26,7 +26,7 @@ Runs, each measured after `--warmup` seconds for `--seconds` seconds:
 Figures: reviews/s, requests/s, p50/p95/p99 per endpoint, errors (any status other than the
 expected, or a transport error), peak RSS of the gunicorn workers, and the cycle's requests/s
 as a fraction of the ceiling at the same N. EXPLAIN plans of the claim and history queries at
-the end. Prints JSON, writes `bench/results/load.md`.
+the end. Prints JSON, writes `bench/results/load.md`; exits 1 when a goal (GOALS) is missed.
 """
 
 from __future__ import annotations
@@ -59,6 +59,13 @@ from bench.bench_generation import (
 RESULTS = ROOT / "bench" / "results" / "load.md"
 EXPECTED = {"next": {201, 204}, "detail": {200}, "review": {201}, "me": {200}, "history": {200}}
 GOALS = {"errors_at_200": 0, "fraction": 0.5, "paused_review_p99_ms": 250, "growth_ratio": 1.5}
+# (figure in report["goals"], its goal, whether the figure must stay at or under the goal)
+GOAL_CHECKS = (
+    ("errors_at_max_n", GOALS["errors_at_200"], True),
+    ("min_fraction", GOALS["fraction"], False),
+    ("paused_review_p99_ms", GOALS["paused_review_p99_ms"], True),
+    ("max_growth_p50_ratio", GOALS["growth_ratio"], True),
+)
 
 
 def log(message: str) -> None:
@@ -422,6 +429,17 @@ def explain_plans(world) -> dict[str, str]:
 # ------------------------------------------------------------------- report --
 
 
+def goal_rows(goals: dict[str, Any]) -> list[tuple[str, Any, str, bool]]:
+    """(figure, value, goal, met) for each goal this run measured."""
+    rows = []
+    for name, goal, at_most in GOAL_CHECKS:
+        value = goals.get(name)
+        if value is not None:
+            met = value <= goal if at_most else value >= goal
+            rows.append((name, value, f"{'<=' if at_most else '>='} {goal}", met))
+    return rows
+
+
 def markdown(report: dict[str, Any]) -> str:
     lines = [
         f"Reviewer load: gunicorn {report['web_workers']} sync workers (DEBUG false), PostgreSQL "
@@ -463,6 +481,9 @@ def markdown(report: dict[str, Any]) -> str:
                 f"| {name} | {row['p50_small']} | {row['p50_large']} | {row['p50_ratio']} "
                 f"| {row['p95_small']} | {row['p95_large']} | {row['p95_ratio']} |"
             )
+    lines += ["", "| goal | figure | target | met |", "|---|---|---|---|"]
+    for name, value, goal, met in goal_rows(report["goals"]):
+        lines.append(f"| {name} | {value} | {goal} | {'yes' if met else '**no**'} |")
     for title, plan in report.get("plans", {}).items():
         lines += ["", f"EXPLAIN (ANALYZE, BUFFERS) {title}:", "", "```", plan, "```"]
     lines.append("")
@@ -595,7 +616,14 @@ def main(argv: list[str] | None = None) -> int:
     if not options.no_results_file:
         RESULTS.parent.mkdir(exist_ok=True)
         RESULTS.write_text(markdown(report))
-    return 0
+    missed = [
+        f"{name} {value} (goal {goal})"
+        for name, value, goal, met in goal_rows(report["goals"])
+        if not met
+    ]
+    if missed:
+        log("missed goals: " + "; ".join(missed))
+    return 1 if missed else 0
 
 
 if __name__ == "__main__":

@@ -400,16 +400,14 @@ def explain_plans(world) -> dict[str, str]:
     from django.db import connection, transaction
 
     from marlin.audit.selectors import _task_history_sql
-    from reviews.services import _open_slots_for
+    from reviews.services import claimable_slots
     from tasks.models import Task
 
     reviewer = world["templates"].history_reviewers[0]
     plans = {}
     with transaction.atomic():
-        claim = (
-            _open_slots_for(reviewer, world["campaign"])
-            .select_related("task__campaign")
-            .select_for_update(skip_locked=True, of=("self",))
+        claim = claimable_slots(reviewer, world["campaign"]).select_for_update(
+            skip_locked=True, of=("self",)
         )
         plans["claim next"] = claim[:1].explain(analyze=True, buffers=True)
         task_id = (

@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 from rest_framework.exceptions import NotFound, ValidationError
 
@@ -84,12 +84,17 @@ def assignment_claim_next(*, reviewer: Any, campaign_id: int | None = None) -> A
         raise Conflict("You already hold a slot of this task.") from None
 
 
-@transaction.atomic
-def _claim_next(reviewer: Any, campaign_id: int | None) -> Assignment | None:
-    # With what the claimant is shown next (the task, its repository and rubric).
-    slots = _open_slots_for(reviewer, campaign_id).select_related(
+def claimable_slots(reviewer: Any, campaign_id: int | None) -> QuerySet[ReviewSlot]:
+    """The open slots a claim picks from, read with what the claimant is shown next (the task,
+    its repository and rubric)."""
+    return _open_slots_for(reviewer, campaign_id).select_related(
         "task__repository", "task__campaign__rubric_version__rubric"
     )
+
+
+@transaction.atomic
+def _claim_next(reviewer: Any, campaign_id: int | None) -> Assignment | None:
+    slots = claimable_slots(reviewer, campaign_id)
     slot = None
     for _ in range(5):
         slot = slots.select_for_update(skip_locked=True, of=("self",)).first()

@@ -116,10 +116,11 @@ def main(argv: list[str] | None = None) -> int:
     from django.db import connection, transaction
 
     from marlin import context
+    from marlin.sql import quoted_table
     from tasks.catalogue import read_rows, repositories_import
     from tasks.models import Repository
 
-    table = connection.ops.quote_name(Repository._meta.db_table)
+    table = quoted_table(Repository)
 
     def vacuum() -> None:
         # Clears the dead rows a rolled-back run leaves, so that the next run's unique-index

@@ -18,6 +18,8 @@ from django.db import connection, transaction
 from django.db.models import Model
 from django.utils import timezone
 
+from marlin.sql import quoted_table
+
 CRITERIA_SCORES = {"A": 4, "B": 3}
 
 
@@ -135,10 +137,6 @@ def review_payload(task: Any, *, comment_lines: int = 3) -> dict[str, Any]:
 # ------------------------------------------------------------------- cloning --
 
 
-def _table(model: type[Model]) -> str:
-    return connection.ops.quote_name(model._meta.db_table)
-
-
 def clone(
     model: type[Model],
     *,
@@ -159,7 +157,7 @@ def clone(
     statement, one per row with the row as its change: the same rows, several times faster."""
     parents = parents or {}
     overrides = overrides or {}
-    table = _table(model)
+    table = quoted_table(model)
     columns = [f.column for f in model._meta.concrete_fields if not f.primary_key]
     joins, values = [], []
     for column in columns:

@@ -34,6 +34,7 @@ from django.db.models import Model
 from django.utils import timezone
 from django_fsm import FSMField
 
+from marlin.sql import quoted_table
 from reviews.models import Arbitration, Assignment, Review, ReviewSlot
 from tasks.models import Campaign, Candidate, Task, TaskSlot, TaskState, Turn
 
@@ -92,17 +93,13 @@ def _rows(sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
         return cursor.fetchall()
 
 
-def _table(model: type[Model]) -> str:
-    return connection.ops.quote_name(model._meta.db_table)
-
-
 # ------------------------------------------------------------------- candidates --
 
 
 def check_candidates() -> Check:
     """No candidate twice for one (turn, slot), none missing past submit, each stored once."""
     check = Check("candidates exactly once")
-    candidate, turn, slot, task = (_table(m) for m in (Candidate, Turn, TaskSlot, Task))
+    candidate, turn, slot, task = (quoted_table(m) for m in (Candidate, Turn, TaskSlot, Task))
     check.checked = Candidate.objects.count()
     for turn_id, slot_id, n in _rows(
         f"SELECT turn_id, slot_id, count(*) FROM {candidate} GROUP BY 1, 2 HAVING count(*) > 1"
@@ -140,7 +137,7 @@ def check_candidates() -> Check:
 def check_review_rounds() -> Check:
     """Closed rounds have exactly their reviews; no round more; no reviewer twice on a task."""
     check = Check("closed rounds have exactly their reviews")
-    slot, review, task, campaign = (_table(m) for m in (ReviewSlot, Review, Task, Campaign))
+    slot, review, task, campaign = (quoted_table(m) for m in (ReviewSlot, Review, Task, Campaign))
     rounds = _rows(
         f"""SELECT r.task_id, r.round, t.round, t.state, c.reviewers_per_task,
                 (SELECT count(*) FROM {review} v WHERE v.task_id = r.task_id AND v.round = r.round)

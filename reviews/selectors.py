@@ -11,6 +11,7 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import TruncMonth
 
 from marlin.roles import Role, user_has_role
+from marlin.sql import quoted_table
 from reviews.models import Arbitration, Assignment, Review, WorkLog, WorkLogState
 from tasks.models import Candidate, Task, TaskSlot, TaskState, Turn, ValidatorResult
 
@@ -80,7 +81,7 @@ BLIND_TURNS_CACHE_SECONDS = 3600
 
 
 def _tables(**models: type[Model]) -> dict[str, str]:
-    return {name: connection.ops.quote_name(model._meta.db_table) for name, model in models.items()}
+    return {name: quoted_table(model) for name, model in models.items()}
 
 
 def evidence_stamp(outer: type[Model]) -> RawSQL:

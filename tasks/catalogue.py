@@ -25,6 +25,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import connection, transaction
 
+from marlin.sql import quoted_table
 from tasks.models import Repository
 
 FIELDS = ("full_name", "url", "default_branch", "language", "license", "active")
@@ -353,7 +354,7 @@ def _upsert(batch: list[Values]) -> list[bool]:
         for name in ("default_branch", "language", "license", "active")
     ]
     columns = [list(column) for column in zip(*batch, strict=True)]
-    sql = _UPSERT.format(table=connection.ops.quote_name(Repository._meta.db_table))
+    sql = _UPSERT.format(table=quoted_table(Repository))
     with connection.cursor() as cursor:
         cursor.execute(sql.strip(), [*defaults, *columns])
         return [inserted for (inserted,) in cursor.fetchall()]

@@ -15,11 +15,11 @@ from typing import Any
 
 import django_filters
 from django.contrib.auth import get_user_model
-from django.db import connection
 from django.db.models import Model, QuerySet
 
 from marlin.audit.models import AuditEvent
 from marlin.filters import UTCIsoDateTimeFilter
+from marlin.sql import quoted_table
 from reviews.models import Arbitration, Assignment, Outcome, Review, ReviewSlot
 from rubrics.models import RubricRevision, RubricVersion
 from tasks.models import Campaign, Candidate, Task, TaskSlot, Turn
@@ -59,19 +59,15 @@ def _type(model: type[Model]) -> str:
     return model._meta.label_lower
 
 
-def _table(model: type[Model]) -> str:
-    return connection.ops.quote_name(model._meta.db_table)
-
-
 def _task_history_sql(*, with_identities: bool, with_reviews: bool) -> str:
     """One statement: the (object_type, object_id) of everything the task consists of, joined to
     the trail through `audit_event_object`, one index probe per object, in id order."""
-    task, turn, candidate, slot = _table(Task), _table(Turn), _table(Candidate), _table(TaskSlot)
+    task, turn, candidate, slot = (quoted_table(m) for m in (Task, Turn, Candidate, TaskSlot))
     parts = [
         f"SELECT '{_type(Task)}', t.id::text FROM {task} t WHERE t.id = %(task)s",
         f"SELECT '{_type(Turn)}', id::text FROM {turn} WHERE task_id = %(task)s",
         f"SELECT '{_type(RubricVersion)}', id::text FROM judged",
-        f"SELECT '{_type(RubricRevision)}', r.id::text FROM {_table(RubricRevision)} r "
+        f"SELECT '{_type(RubricRevision)}', r.id::text FROM {quoted_table(RubricRevision)} r "
         f"WHERE r.to_version_id IN (SELECT id FROM judged)",
     ]
     if with_identities:
@@ -82,19 +78,19 @@ def _task_history_sql(*, with_identities: bool, with_reviews: bool) -> str:
         ]
     if with_reviews:
         parts += [
-            f"SELECT '{_type(model)}', id::text FROM {_table(model)} WHERE task_id = %(task)s"
+            f"SELECT '{_type(model)}', id::text FROM {quoted_table(model)} WHERE task_id = %(task)s"
             for model in (ReviewSlot, Assignment, Review, Arbitration, Outcome)
         ]
-    review, outcome, arbitration = _table(Review), _table(Outcome), _table(Arbitration)
+    review, outcome, arbitration = (quoted_table(m) for m in (Review, Outcome, Arbitration))
     # The rubric versions the task was judged under: the campaign's pinned version, the
     # versions its reviews and outcome name, and those its arbitrations created by revising.
     judged = f"""
-        SELECT c.rubric_version_id AS id FROM {task} t JOIN {_table(Campaign)} c
+        SELECT c.rubric_version_id AS id FROM {task} t JOIN {quoted_table(Campaign)} c
             ON c.id = t.campaign_id WHERE t.id = %(task)s
         UNION SELECT rubric_version_id FROM {review} WHERE task_id = %(task)s
         UNION SELECT rubric_version_id FROM {outcome} WHERE task_id = %(task)s
         UNION SELECT rv.to_version_id FROM {arbitration} a
-            JOIN {_table(RubricRevision)} rv ON rv.id = a.rubric_revision_id
+            JOIN {quoted_table(RubricRevision)} rv ON rv.id = a.rubric_revision_id
             WHERE a.task_id = %(task)s
     """
     related = "\n        UNION ALL ".join(parts)

@@ -25,8 +25,10 @@ Runs, each measured after `--warmup` seconds for `--seconds` seconds:
   growth @1M      as growth @1k after copying completed tasks up to `--growth-reviews` reviews
 Figures: reviews/s, requests/s, p50/p95/p99 per endpoint, errors (any status other than the
 expected, or a transport error), peak RSS of the gunicorn workers, and the cycle's requests/s
-as a fraction of the ceiling at the same N. EXPLAIN plans of the claim and history queries at
-the end. Prints JSON, writes `bench/results/load.md`; exits 1 when a goal (GOALS) is missed.
+as a fraction of the ceiling at the same N; CPU-ms per request of the web workers, PostgreSQL,
+the client and the whole machine in each window, and the fraction from the machine's CPU per
+request (the same as the fraction while both runs keep the CPUs busy; where they differ, one
+run was not CPU-bound). EXPLAIN plans of the claim and history queries at the end. Prints JSON, writes `bench/results/load.md`; exits 1 when a goal (GOALS) is missed.
 """
 
 from __future__ import annotations
@@ -134,6 +136,43 @@ def peak_rss_mib(master: subprocess.Popen) -> dict[str, float]:
     return {"max_worker": round(max(peaks), 1), "all_workers": round(sum(peaks), 1)}
 
 
+# CPU time of each part during a measured window: on 2 CPUs the web workers, PostgreSQL and the
+# load client share the machine, so CPU-ms per request says where a request's cost goes. Name ->
+# root pid of a process tree (the client is this process alone: the others are its children).
+CPU_TREES: dict[str, int] = {}
+
+
+def _process_tree(pid: int) -> list[int]:
+    found, queue = [], [pid]
+    while queue:
+        current = queue.pop()
+        found.append(current)
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{current}/task").iterdir():
+                queue += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
+def cpu_seconds() -> dict[str, float]:
+    """CPU seconds used so far by each tree in CPU_TREES, by this process (the client) and by the
+    whole machine (busy time of all CPUs, stolen time excluded)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    used = {}
+    for name, root in CPU_TREES.items():
+        total = 0
+        for pid in _process_tree(root):
+            with contextlib.suppress(OSError):
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])  # utime, stime
+        used[name] = total / tick
+    own = os.times()
+    used["client"] = own.user + own.system
+    cpu = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    user, nice, system, _idle, _iowait, irq, softirq, _steal = cpu
+    used["machine"] = (user + nice + system + irq + softirq) / tick
+    return used
+
+
 # ------------------------------------------------------------------- the load --
 
 
@@ -146,6 +185,7 @@ class Stats:
         self.requests = 0
         self.reviews = 0
         self.empty = 0
+        self.cpu: dict[str, float] = {}
 
     def record(self, name: str, started: float, status: int | str) -> bool:
         ended = time.monotonic()
@@ -172,6 +212,10 @@ class Stats:
             "errors": sum(self.errors.values()),
             "error_samples": self.error_samples,
             "empty_queue": self.empty,
+            "cpu_ms_per_request": {
+                name: round(seconds * 1000 / max(self.requests, 1), 2)
+                for name, seconds in self.cpu.items()
+            },
             "endpoints": {
                 name: {
                     "count": len(values),
@@ -274,8 +318,15 @@ async def run_clients(url: str, coroutines_of, *, warmup: float, seconds: float)
     stats = Stats((start + warmup, start + warmup + seconds))
     stop = start + warmup + seconds
     limits = httpx2.Limits(max_connections=1000, max_keepalive_connections=1000)
+
+    async def count_cpu() -> None:
+        await asyncio.sleep(warmup)
+        before = cpu_seconds()
+        await asyncio.sleep(seconds)
+        stats.cpu = {name: used - before[name] for name, used in cpu_seconds().items()}
+
     async with httpx2.AsyncClient(base_url=url, limits=limits, timeout=120) as client:
-        await asyncio.gather(*coroutines_of(client, stats, stop))
+        await asyncio.gather(*coroutines_of(client, stats, stop), count_cpu())
     return stats
 
 
@@ -462,6 +513,26 @@ def markdown(report: dict[str, Any]) -> str:
             f"| {run.get('ceiling_requests_per_s', '-')} | {run.get('fraction', '-')} "
             f"| {run['peak_rss_mib']['max_worker']} |"
         )
+    lines += [
+        "",
+        "CPU-ms per request during each measured window (web: the gunicorn workers; database: "
+        "PostgreSQL; client: this load process; machine: all CPUs' busy time), and the "
+        "fraction computed from the machine's CPU per request (equal to the fraction while "
+        "both runs keep the CPUs busy):",
+        "",
+        "| run | web | database | client | machine | ceiling: web / database / client / machine "
+        "| CPU fraction |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for run in report["runs"]:
+        cpu, top = run.get("cpu_ms_per_request", {}), run.get("ceiling_cpu_ms_per_request")
+        parts = ("web", "database", "client", "machine")
+        ceiling = " / ".join(str(top.get(p, "-")) for p in parts) if top else "-"
+        lines.append(
+            f"| {run['name']} | "
+            + " | ".join(str(cpu.get(p, "-")) for p in parts)
+            + f" | {ceiling} | {run.get('cpu_fraction', '-')} |"
+        )
     growth = report.get("growth")
     if growth:
         lines += [
@@ -529,6 +600,8 @@ def main(argv: list[str] | None = None) -> int:
             gunicorn(env, options.web_workers, folder / "gunicorn.log") as (url, master),
         ):
             timing = {"warmup": options.warmup, "seconds": options.seconds}
+            postmaster = folder / "pg" / "data" / "postmaster.pid"
+            CPU_TREES.update(web=master.pid, database=int(postmaster.read_text().split()[0]))
             from reviews.models import Review
 
             small = None
@@ -558,10 +631,20 @@ def main(argv: list[str] | None = None) -> int:
                     ceiling_errors=top["errors"],
                     ceiling_me=top["endpoints"].get("me"),
                     fraction=round(run["requests_per_s"] / top["requests_per_s"], 2),
+                    ceiling_cpu_ms_per_request=top["cpu_ms_per_request"],
+                    # The same ratio from CPU time per request of the whole machine.
+                    cpu_fraction=round(
+                        top["cpu_ms_per_request"]["machine"] / run["cpu_ms_per_request"]["machine"],
+                        2,
+                    ),
                     peak_rss_mib=peak_rss_mib(master),
                 )
                 runs.append(run)
-                log(json.dumps({k: run[k] for k in ("reviews_per_s", "errors", "fraction")}))
+                log(
+                    json.dumps(
+                        {k: run[k] for k in ("reviews_per_s", "errors", "fraction", "cpu_fraction")}
+                    )
+                )
             paused: dict[str, Any] = {"endpoints": {}}
             if options.paused_reviewers:
                 log(f"{options.paused_reviewers} reviewers pausing 1 s")

@@ -163,7 +163,9 @@ def cpu_seconds() -> dict[str, float]:
         for pid in _process_tree(root):
             with contextlib.suppress(OSError):
                 fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-                total += int(fields[11]) + int(fields[12])  # utime, stime
+                # utime and stime, and cutime and cstime: the time of children that ended and
+                # were reaped (PostgreSQL backends of closed connections), each counted once.
+                total += sum(int(value) for value in fields[11:15])
         used[name] = total / tick
     own = os.times()
     used["client"] = own.user + own.system

@@ -28,7 +28,8 @@ expected, or a transport error), peak RSS of the gunicorn workers, and the cycle
 as a fraction of the ceiling at the same N; CPU-ms per request of the web workers, PostgreSQL,
 the client and the whole machine in each window, and the fraction from the machine's CPU per
 request (the same as the fraction while both runs keep the CPUs busy; where they differ, one
-run was not CPU-bound). EXPLAIN plans of the claim and history queries at the end. Prints JSON, writes `bench/results/load.md`; exits 1 when a goal (GOALS) is missed.
+run was not CPU-bound). EXPLAIN plans of the claim and history queries at the end. Prints
+JSON, writes `bench/results/load.md`; exits 1 when a goal (GOALS) is missed.
 """
 
 from __future__ import annotations

@@ -125,11 +125,18 @@ def gunicorn(env: dict[str, str], workers: int, log_path: Path):
         stop_group(process)
 
 
+def _children(pid: int) -> list[int]:
+    found = []
+    with contextlib.suppress(OSError):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            found += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
 def peak_rss_mib(master: subprocess.Popen) -> dict[str, float]:
     """Peak resident memory (VmHWM) of each gunicorn worker so far."""
-    children = Path(f"/proc/{master.pid}/task/{master.pid}/children").read_text().split()
     peaks = []
-    for pid in children:
+    for pid in _children(master.pid):
         with contextlib.suppress(OSError):
             for line in Path(f"/proc/{pid}/status").read_text().splitlines():
                 if line.startswith("VmHWM:"):
@@ -148,9 +155,7 @@ def _process_tree(pid: int) -> list[int]:
     while queue:
         current = queue.pop()
         found.append(current)
-        with contextlib.suppress(OSError):
-            for task in Path(f"/proc/{current}/task").iterdir():
-                queue += [int(child) for child in (task / "children").read_text().split()]
+        queue += _children(current)
     return found
 
 

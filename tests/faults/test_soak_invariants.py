@@ -183,3 +183,13 @@ def test_the_command_reports_every_check_and_fails_on_a_violation(world):
     world["in_review"].turns.create(index=2, prompt="A follow-up nobody generated.")
     with pytest.raises(CommandError, match="candidates"):
         call_command("check_invariants", stdout=io.StringIO())
+
+
+def test_the_command_takes_a_grace_of_zero(world):
+    task = make_task(campaign=world["draft"].campaign)
+    task_services.task_generate(task=task, actor=task.author)
+    running = Candidate.objects.filter(turn__task=task).first()
+    apply_transition(running, "claim", actor=None, token="job", at=timezone.now())
+    call_command("check_invariants", stdout=io.StringIO())  # the default grace: not late yet
+    with pytest.raises(CommandError, match="no work stuck"):
+        call_command("check_invariants", "--grace-seconds", "0", stdout=io.StringIO())

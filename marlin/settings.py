@@ -90,6 +90,12 @@ DATABASES = {
 }
 # A database that does not answer fails the request (503) within this, instead of hanging it.
 DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int("DB_CONNECT_TIMEOUT", 5)
+# Server-side binding lets psycopg prepare the statements a connection runs again and again, and
+# PostgreSQL then reuses their plans: planning was about half of the database's time in a review.
+# Statements are prepared from their second run (psycopg waits for the sixth by default); never
+# from the first, which may hold several statements (a migration's RunSQL) that cannot be.
+DATABASES["default"]["OPTIONS"]["server_side_binding"] = True
+DATABASES["default"]["OPTIONS"]["prepare_threshold"] = env_int("DB_PREPARE_THRESHOLD", 1)
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL")
 DATABASES["default"]["TEST"] = {"NAME": env_str("TEST_DATABASE_NAME", "test_marlin")}

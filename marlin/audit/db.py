@@ -9,14 +9,15 @@ setting (`marlin.audit`) that a connection wrapper sets before each write statem
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from typing import Any
 
 from django.apps import apps
-from django.db import connections
+from django.db import connections, transaction
 from django.db.models import Model
-from psycopg import ClientCursor
+from psycopg import sql as pgsql
 
 from marlin import context
 
@@ -53,18 +54,22 @@ def _with_audit_context(execute, sql, params, many, ctx):  # type: ignore[no-unt
     # transaction must never carry an earlier operation's identity.
     if not (isinstance(sql, str) and _WRITE.match(sql)):
         return execute(sql, params, many, ctx)
-    cursor = ctx["cursor"]
-    if many or isinstance(params, dict) or not isinstance(cursor.cursor, ClientCursor):
+    cursor, connection = ctx["cursor"].cursor, ctx["connection"]
+    if params is None:
+        # Raw SQL without parameters may hold several statements (a migration's RunSQL), which
+        # a pipeline's extended protocol refuses. The context goes in a statement of its own,
+        # in a transaction so that it reaches the write (rare: two or four round trips).
+        in_transaction = not connection.get_autocommit()
+        with contextlib.nullcontext() if in_transaction else transaction.atomic(connection.alias):
+            cursor.execute(_SET_CONTEXT, [context_payload()])
+            return execute(sql, params, many, ctx)
+    # One round trip instead of two: in pipeline mode both statements go out together and run
+    # in order in the same transaction (one implicit transaction in autocommit: a single Sync
+    # ends the pipeline). The cursor is left on the write's own result (its rows, rowcount and
+    # RETURNING values). Errors surface when the pipeline ends, so they are wrapped there.
+    with connection.wrap_database_errors, cursor.connection.pipeline():
         cursor.execute(_SET_CONTEXT, [context_payload()])
         return execute(sql, params, many, ctx)
-    # One round trip instead of two: with client-side binding both statements go in one
-    # message, run in order in the same transaction (even in autocommit), and the cursor is
-    # then moved to the write's own result (its rows, rowcount and RETURNING values).
-    if params is None:
-        sql, params = sql.replace("%", "%%"), ()
-    result = execute(f"{_SET_CONTEXT}; {sql}", [context_payload(), *params], many, ctx)
-    cursor.cursor.nextset()
-    return result
 
 
 def install_context_wrapper(sender: Any, connection: Any, **kwargs: Any) -> None:
@@ -95,9 +100,13 @@ def install_row_triggers(using: str = "default", **kwargs: Any) -> None:
         for model in audited_models():
             kind = object_type(model)
             hidden = "{" + ",".join(sorted(HIDDEN_COLUMNS.get(kind, set()))) + "}"
-            table = connection.ops.quote_name(model._meta.db_table)
-            cursor.execute(
-                f"CREATE OR REPLACE TRIGGER marlin_audit AFTER INSERT OR UPDATE OR DELETE "
-                f"ON {table} FOR EACH ROW EXECUTE FUNCTION marlin_audit_row(%s, %s)",
-                [kind, hidden],
+            # DDL takes no bound parameters: the arguments are quoted into the text.
+            statement = pgsql.SQL(
+                "CREATE OR REPLACE TRIGGER marlin_audit AFTER INSERT OR UPDATE OR DELETE "
+                "ON {table} FOR EACH ROW EXECUTE FUNCTION marlin_audit_row({kind}, {hidden})"
+            ).format(
+                table=pgsql.Identifier(model._meta.db_table),
+                kind=pgsql.Literal(kind),
+                hidden=pgsql.Literal(hidden),
             )
+            cursor.execute(statement.as_string(cursor.cursor))

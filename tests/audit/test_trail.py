@@ -1,5 +1,5 @@
 import pytest
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 
 from marlin.audit.db import audited_models
 from marlin.audit.models import AuditEvent
@@ -130,7 +130,7 @@ def test_a_named_insert_carries_its_action():
 
 @pytest.mark.django_db(transaction=True)
 def test_a_write_outside_any_transaction_carries_its_context(make_user):
-    # In autocommit the context and the write go in one message, so they share the implicit
+    # In autocommit the context and the write go in one pipeline, so they share the implicit
     # transaction: a context set by a statement of its own would be gone before the write.
     lead = make_user("lead")
     assert connection.get_autocommit()
@@ -153,3 +153,32 @@ def test_a_write_whose_sql_holds_a_percent_sign_and_no_parameters(repository, ma
     last = events_for(repository)[-1]
     assert last.changes == {"language": ["", "100% Go"]}
     assert last.actor_id == lead.id
+
+
+@pytest.mark.django_db(transaction=True)
+def test_raw_statements_without_parameters_outside_a_transaction_carry_their_context(make_user):
+    # No parameters: the text may hold several statements, which go apart from the context.
+    lead = make_user("lead")
+    repository = Repository.objects.create(full_name="org/raw", url="https://example.org/r")
+    with operation(origin="command:fix", actor=lead), connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE tasks_repository SET language = 'Go' WHERE id = {repository.pk}; "
+            f"UPDATE tasks_repository SET default_branch = 'trunk' WHERE id = {repository.pk}"
+        )
+    assert connection.get_autocommit()
+    language, branch = events_for(repository)[-2:]
+    assert language.changes == {"language": ["", "Go"]}
+    assert branch.changes == {"default_branch": ["main", "trunk"]}
+    assert {language.actor_id, branch.actor_id} == {lead.id}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_refused_write_raises_the_database_error_and_leaves_no_entry(repository, make_user):
+    # The context and the write go out together; the write's error still reads as Django's.
+    lead = make_user("lead")
+    before = AuditEvent.objects.count()
+    with operation(origin="api", actor=lead), pytest.raises(IntegrityError):
+        Repository.objects.create(full_name=repository.full_name, url="https://example.org/x")
+    assert AuditEvent.objects.count() == before
+    Repository.objects.filter(pk=repository.pk).update(language="Go")
+    assert events_for(repository)[-1].changes == {"language": ["", "Go"]}

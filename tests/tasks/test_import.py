@@ -309,7 +309,7 @@ def test_rows_are_written_one_statement_per_batch(tmp_path):
     with CaptureQueriesContext(connection) as queries:
         report = import_file(path, batch_size=2)
 
-    # Each write goes in one message with its audit context: "SELECT set_config(…); INSERT …".
+    # One INSERT per batch (its audit context goes with it in the same round trip).
     writes = [q["sql"] for q in queries.captured_queries if "INSERT INTO" in q["sql"]]
     assert len(writes) == 3
     assert (report.created, report.unchanged) == (5, 0)

@@ -94,8 +94,13 @@ DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int("DB_
 # PostgreSQL then reuses their plans: planning was about half of the database's time in a review.
 # Statements are prepared from their second run (psycopg waits for the sixth by default); never
 # from the first, which may hold several statements (a migration's RunSQL) that cannot be.
+# "off" for a pooler that hands a session's statements to other sessions (PgBouncer in
+# transaction mode before 1.21).
 DATABASES["default"]["OPTIONS"]["server_side_binding"] = True
-DATABASES["default"]["OPTIONS"]["prepare_threshold"] = env_int("DB_PREPARE_THRESHOLD", 1)
+_prepare_threshold = env_str("DB_PREPARE_THRESHOLD", "1")
+DATABASES["default"]["OPTIONS"]["prepare_threshold"] = (
+    None if _prepare_threshold == "off" else int(_prepare_threshold)
+)
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL")
 DATABASES["default"]["TEST"] = {"NAME": env_str("TEST_DATABASE_NAME", "test_marlin")}

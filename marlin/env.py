@@ -34,6 +34,14 @@ def env_int(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name} must be an integer, got {raw!r}") from None
 
 
+def env_int_or_off(name: str, default: int) -> int | None:
+    """An integer, or None when the value is "off"."""
+    raw = os.environ.get(name)
+    if raw is not None and raw.strip().lower() == "off":
+        return None
+    return env_int(name, default)
+
+
 def env_list(name: str, default: list[str]) -> list[str]:
     raw = os.environ.get(name)
     if raw is None:

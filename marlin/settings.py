@@ -8,7 +8,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from marlin.env import env_bool, env_int, env_list, env_str
+from marlin.env import env_bool, env_int, env_int_or_off, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -94,13 +94,10 @@ DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int("DB_
 # PostgreSQL then reuses their plans: planning was about half of the database's time in a review.
 # Statements are prepared from their second run (psycopg waits for the sixth by default); never
 # from the first, which may hold several statements (a migration's RunSQL) that cannot be.
-# "off" for a pooler that hands a session's statements to other sessions (PgBouncer in
-# transaction mode before 1.21).
+# "off" for a pooler that hands one server session to several clients' transactions (PgBouncer
+# in transaction mode before 1.21, or without max_prepared_statements).
 DATABASES["default"]["OPTIONS"]["server_side_binding"] = True
-_prepare_threshold = env_str("DB_PREPARE_THRESHOLD", "1")
-DATABASES["default"]["OPTIONS"]["prepare_threshold"] = (
-    None if _prepare_threshold == "off" else int(_prepare_threshold)
-)
+DATABASES["default"]["OPTIONS"]["prepare_threshold"] = env_int_or_off("DB_PREPARE_THRESHOLD", 1)
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL")
 DATABASES["default"]["TEST"] = {"NAME": env_str("TEST_DATABASE_NAME", "test_marlin")}

@@ -3,6 +3,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,3 +47,19 @@ def test_production_refuses_to_start_without_a_secret_key():
     )
     assert result.returncode != 0
     assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_prepared_statements_can_be_turned_off_and_a_bad_threshold_is_refused(monkeypatch):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from marlin.env import env_int_or_off
+
+    monkeypatch.delenv("DB_PREPARE_THRESHOLD", raising=False)
+    assert env_int_or_off("DB_PREPARE_THRESHOLD", 1) == 1
+    monkeypatch.setenv("DB_PREPARE_THRESHOLD", "OFF")
+    assert env_int_or_off("DB_PREPARE_THRESHOLD", 1) is None
+    monkeypatch.setenv("DB_PREPARE_THRESHOLD", "5")
+    assert env_int_or_off("DB_PREPARE_THRESHOLD", 1) == 5
+    monkeypatch.setenv("DB_PREPARE_THRESHOLD", "soon")
+    with pytest.raises(ImproperlyConfigured, match="DB_PREPARE_THRESHOLD must be an integer"):
+        env_int_or_off("DB_PREPARE_THRESHOLD", 1)

@@ -275,6 +275,12 @@ def check_no_stuck_work(*, grace: timedelta, now: datetime | None = None) -> Che
             check.violate("pending and never sent", f"candidate {candidate.pk}")
     for task in generating.exclude(turns__candidates__state__in=["pending", "running"]):
         check.violate("generating with nothing to generate", f"task {task.pk}")
+    evidence_due = Candidate.objects.exclude(evidence_due_at=None)
+    check.checked += evidence_due.count()
+    for candidate in evidence_due.filter(evidence_due_at__lt=before):
+        check.violate(
+            "evidence overdue", f"candidate {candidate.pk} due {candidate.evidence_due_at}"
+        )
     leases = Assignment.objects.filter(state="active")
     check.checked += leases.count()
     for assignment in leases.filter(due_at__lt=before):

@@ -291,6 +291,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "tasks.sweep_stuck_candidates",
         "schedule": float(env_int("GENERATION_SWEEP_EVERY_SECONDS", 30)),
     },
+    "sweep-overdue-evidence": {
+        "task": "tasks.sweep_overdue_evidence",
+        "schedule": float(env_int("EVIDENCE_SWEEP_EVERY_SECONDS", 60)),
+    },
 }
 
 # Executable evidence: each candidate's change applied and checked in a sandbox (tasks/evidence).
@@ -298,6 +302,10 @@ CELERY_BEAT_SCHEDULE = {
 EVIDENCE_DIR = Path(env_str("EVIDENCE_DIR", "/tmp/marlin-evidence"))  # noqa: S108
 EVIDENCE_CACHE_MAX_BYTES = env_int("EVIDENCE_CACHE_MAX_MB", 2048) * 1024**2
 EVIDENCE_CPU_SECONDS = env_int("EVIDENCE_CPU_SECONDS", 300)
+# A run's deadline, after which the sweep sends its job again: longer than the longest run
+# (EVIDENCE_CPU_SECONDS, a campaign's timeout) plus a queue's wait. Runs are bounded in number.
+EVIDENCE_STUCK_AFTER_SECONDS = env_int("EVIDENCE_STUCK_AFTER_SECONDS", 900)
+EVIDENCE_MAX_ATTEMPTS = env_int("EVIDENCE_MAX_ATTEMPTS", 3)
 EVIDENCE_MEMORY_BYTES = env_int("EVIDENCE_MEMORY_MB", 2048) * 1024**2
 EVIDENCE_MAX_PROCESSES = env_int("EVIDENCE_MAX_PROCESSES", 64)
 EVIDENCE_MAX_FILE_BYTES = env_int("EVIDENCE_MAX_FILE_MB", 256) * 1024**2

@@ -3,7 +3,7 @@
 from celery import shared_task
 
 from tasks import generation
-from tasks.evidence.services import evidence_collect
+from tasks.evidence.services import evidence_collect, sweep_overdue_evidence
 
 
 # No result is stored: nothing reads it, and the write to Redis would cost every job a round trip.
@@ -26,3 +26,9 @@ def collect_evidence_job(*, candidate_id: int) -> str:
     """Applies a candidate's change and runs its campaign's checks in a sandbox (idempotent: a
     second delivery finds the results stored and does nothing)."""
     return evidence_collect(candidate_id=candidate_id)
+
+
+@shared_task(name="tasks.sweep_overdue_evidence")
+def sweep_overdue_evidence_job() -> int:
+    """Re-sends evidence jobs lost or never sent; parks evidence out of attempts."""
+    return sweep_overdue_evidence()

@@ -363,6 +363,10 @@ class Candidate(FSMModelMixin, models.Model):
         help_text="tokens counted against the campaign's budget: while running, the most the "
         "call can use; once answered, what the provider reported",
     )
+    # Evidence (tasks/evidence): when the sweep is to send the candidate's evidence job again
+    # unless its results are stored by then (null: nothing due), and how many runs have started.
+    evidence_due_at = models.DateTimeField(null=True, blank=True)
+    evidence_attempts = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -371,7 +375,15 @@ class Candidate(FSMModelMixin, models.Model):
         constraints = [
             models.UniqueConstraint(fields=["turn", "slot"], name="candidate_turn_slot_unique")
         ]
-        indexes = [models.Index(fields=["state", "updated_at"], name="candidate_state_updated")]
+        indexes = [
+            models.Index(fields=["state", "updated_at"], name="candidate_state_updated"),
+            # Only the few candidates whose evidence is outstanding: the sweep reads no others.
+            models.Index(
+                fields=["evidence_due_at"],
+                name="candidate_evidence_due",
+                condition=models.Q(evidence_due_at__isnull=False),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"Candidate {self.slot.label} of turn {self.turn_id}"

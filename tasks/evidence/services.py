@@ -1,11 +1,22 @@
-"""Writes for evidence: queue a candidate's evidence job, and store what the job found."""
+"""Writes for evidence: queue a candidate's evidence job, store what the job found, and sweep
+evidence that is overdue.
+
+A queued job makes the candidate's evidence due (`Candidate.evidence_due_at`): stored results
+clear it, and the sweep sends the job again once it is past, so a job lost with its worker or
+never sent (broker down) is not lost. Every run that starts counts an attempt; past
+`EVIDENCE_MAX_ATTEMPTS` the candidate is parked with a result that says so, never looped.
+"""
 
 from __future__ import annotations
 
 import functools
 import logging
+from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerUnavailable
 
 from marlin.context import audit_insert
@@ -27,21 +38,28 @@ def evidence_dispatch_on_commit(*, candidate: Candidate, campaign_evidence: dict
     campaign asks for evidence. Takes the campaign's setting so the caller spends no query."""
     if not campaign_evidence:
         return
+    Candidate.objects.filter(pk=candidate.pk).update(evidence_due_at=_deadline())
     transaction.on_commit(functools.partial(_send, candidate.pk))
+
+
+def _deadline():
+    return timezone.now() + timedelta(seconds=settings.EVIDENCE_STUCK_AFTER_SECONDS)
 
 
 def _send(candidate_id: int) -> None:
     """Like generation's dispatch, a broker that is down fails nobody: the answer is stored
-    already, and the evidence is only missing (logged) until the candidate's next delivery."""
+    already, and the evidence is due at once for the sweep to send when the broker is back."""
     from tasks.jobs import collect_evidence_job
 
     try:
         collect_evidence_job.delay(candidate_id=candidate_id)
     except BrokerUnavailable as exc:
         logger.warning(
-            "broker unavailable; evidence not queued",
+            "broker unavailable; evidence not queued, left for the sweep",
             extra={"candidate": candidate_id, "error": str(exc)},
         )
+        with transaction.atomic():  # one transaction, so the audit entry knows who and why
+            Candidate.objects.filter(pk=candidate_id).update(evidence_due_at=timezone.now())
 
 
 def evidence_collect(*, candidate_id: int, workplace: Workplace | None = None) -> str:
@@ -70,9 +88,15 @@ def evidence_collect(*, candidate_id: int, workplace: Workplace | None = None) -
         stored is not None
         and stored.get("content_hash") == candidate.content_hash
         and stored.get("requested_commit") == task.base_commit
-        and stored.get("stage") not in NOT_ABOUT_THE_CHANGE
+        and not _not_about_the_change(stored)
     ):
         return "skipped"
+    if candidate.evidence_attempts >= settings.EVIDENCE_MAX_ATTEMPTS:
+        _park(candidate)  # a redelivered job of a candidate whose every run was lost
+        return "parked"
+    Candidate.objects.filter(pk=candidate.pk).update(
+        evidence_attempts=F("evidence_attempts") + 1, evidence_due_at=_deadline()
+    )
     source_url = task.repository.source_url
     if source_url:
         sha, findings = collect(
@@ -123,3 +147,64 @@ def _store(
             unique_fields=["task", "candidate", "key"],
             update_fields=["passed", "severity", "message", "details", "updated_at"],
         )
+    # A repository or sandbox that could not be had says nothing about the change: the evidence
+    # stays due, and the sweep tries again after the deadline.
+    if not any(f.key == "evidence.apply" and _not_about_the_change(f.details) for f in findings):
+        Candidate.objects.filter(pk=candidate.pk).update(evidence_due_at=None)
+
+
+def _not_about_the_change(details: dict) -> bool:
+    return details.get("stage") in NOT_ABOUT_THE_CHANGE
+
+
+def _park(candidate: Candidate) -> None:
+    """Gives up on a candidate's evidence: stores why, in place of any result so far."""
+    last = (
+        ValidatorResult.objects.filter(candidate=candidate, key="evidence.apply")
+        .values_list("message", flat=True)
+        .first()
+    )
+    reason = f"No evidence after {candidate.evidence_attempts} attempts."
+    if last:
+        reason += f" The last said: {last}"
+    task = candidate.turn.task
+    _store(
+        candidate,
+        [unavailable_finding(reason, stage="attempts")],
+        base_commit=None,
+        requested_commit=task.base_commit,
+    )
+
+
+def sweep_overdue_evidence() -> int:
+    """Sends the evidence job again for candidates whose evidence is overdue (the job was lost,
+    never sent, or found no repository or sandbox); parks those out of attempts, and lets go of
+    those that need evidence no more. Returns how many jobs it sent."""
+    overdue = Candidate.objects.filter(evidence_due_at__lt=timezone.now()).values_list(
+        "pk", flat=True
+    )
+    sent = 0
+    for candidate_id in list(overdue[:500]):
+        with transaction.atomic():
+            candidate = (
+                Candidate.objects.select_for_update(skip_locked=True, of=("self",))
+                .select_related("turn__task__campaign")
+                .filter(pk=candidate_id, evidence_due_at__lt=timezone.now())
+                .first()
+            )
+            if candidate is None:
+                continue  # another sweep holds it, or it was settled since the first read
+            campaign_evidence = candidate.turn.task.campaign.evidence
+            if (
+                candidate.state != CandidateState.SUCCEEDED
+                or parse_config(campaign_evidence) is None
+            ):
+                Candidate.objects.filter(pk=candidate.pk).update(evidence_due_at=None)
+            elif candidate.evidence_attempts >= settings.EVIDENCE_MAX_ATTEMPTS:
+                _park(candidate)
+            else:
+                evidence_dispatch_on_commit(
+                    candidate=candidate, campaign_evidence=campaign_evidence
+                )
+                sent += 1
+    return sent

@@ -174,6 +174,12 @@ def test_work_left_running_by_a_lost_job_is_caught(world):
     assert failing(invariants.check_no_stuck_work(grace=GRACE)) == {"running with no live job": 1}
 
 
+def test_evidence_left_overdue_is_caught(world):
+    candidate = Candidate.objects.filter(turn__task=world["completed"]).first()
+    Candidate.objects.filter(pk=candidate.pk).update(evidence_due_at=timezone.now() - 2 * GRACE)
+    assert failing(invariants.check_no_stuck_work(grace=GRACE)) == {"evidence overdue": 1}
+
+
 def test_the_command_reports_every_check_and_fails_on_a_violation(world):
     out = io.StringIO()
     call_command("check_invariants", stdout=out)

@@ -2,13 +2,15 @@
 results, shown in the task API and recorded in the audit trail; settings through the API."""
 
 from dataclasses import replace
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerUnavailable
 
 from marlin.audit.models import AuditEvent
 from tasks import jobs, services
-from tasks.evidence.services import evidence_collect
+from tasks.evidence.services import evidence_collect, sweep_overdue_evidence
 from tasks.models import Campaign, Candidate, CandidateState, ValidatorResult
 from tests.tasks.evidence_repos import CALC, PYTEST, make_repo, workplace_for
 from tests.tasks.factories import RepositoryFactory, make_task
@@ -206,6 +208,105 @@ def test_a_broker_that_is_down_when_the_answer_is_stored_fails_nothing(
         services.task_generate(task=task, actor=task.author)
         generate_inline(task)
 
-    states = set(Candidate.objects.filter(turn__task=task).values_list("state", flat=True))
-    assert states == {CandidateState.SUCCEEDED}
+    candidates = Candidate.objects.filter(turn__task=task)
+    assert set(candidates.values_list("state", flat=True)) == {CandidateState.SUCCEEDED}
     assert "evidence not queued" in caplog.text
+    # Due at once: the sweep sends the jobs as soon as the broker takes them.
+    assert not candidates.filter(evidence_due_at=None).exists()
+    assert not candidates.filter(evidence_due_at__gt=timezone.now()).exists()
+    queued = []
+    monkeypatch.setattr(jobs.collect_evidence_job, "delay", lambda **kw: queued.append(kw))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert sweep_overdue_evidence() == 2
+    assert sorted(q["candidate_id"] for q in queued) == sorted(c.pk for c in candidates)
+
+
+# ------------------------------------------------------------------ the sweep --
+
+
+def overdue(*candidates):
+    Candidate.objects.filter(pk__in=[c.pk for c in candidates]).update(
+        evidence_due_at=timezone.now() - timedelta(seconds=1)
+    )
+
+
+def sweep(django_capture_on_commit_callbacks) -> int:
+    with django_capture_on_commit_callbacks(execute=True):
+        return sweep_overdue_evidence()
+
+
+def test_evidence_is_due_from_its_dispatch_until_its_results_are_stored(generated, workplace):
+    _, candidates, _ = generated
+    passing, breaking = candidates["gpt-fake-1"], candidates["claude-fake-1"]
+    for candidate in (passing, breaking):
+        candidate.refresh_from_db()
+        assert candidate.evidence_due_at > timezone.now() + timedelta(seconds=800)
+        assert candidate.evidence_attempts == 0
+
+    assert evidence_collect(candidate_id=passing.pk, workplace=workplace) == "stored"
+    no_sandbox = replace(workplace, sandbox=replace(workplace.sandbox, uid_count=0))
+    assert evidence_collect(candidate_id=breaking.pk, workplace=no_sandbox) == "stored"
+    passing.refresh_from_db()
+    breaking.refresh_from_db()
+    assert (passing.evidence_due_at, passing.evidence_attempts) == (None, 1)
+    # No sandbox says nothing about the change: still due, for the sweep to try again.
+    assert breaking.evidence_due_at is not None and breaking.evidence_attempts == 1
+
+
+def test_the_sweep_sends_overdue_evidence_again_and_parks_it_after_the_last_attempt(
+    generated, workplace, settings, django_capture_on_commit_callbacks
+):
+    settings.EVIDENCE_MAX_ATTEMPTS = 2
+    _, candidates, queued = generated
+    candidate = candidates["gpt-fake-1"]
+    no_sandbox = replace(workplace, sandbox=replace(workplace.sandbox, uid_count=0))
+    queued.clear()
+    assert sweep(django_capture_on_commit_callbacks) == 0  # nothing is overdue yet
+
+    overdue(candidate)  # the first job was lost with its worker
+    assert sweep(django_capture_on_commit_callbacks) == 1
+    assert queued == [{"candidate_id": candidate.pk}]
+    assert evidence_collect(candidate_id=candidate.pk, workplace=no_sandbox) == "stored"
+    overdue(candidate)
+    assert sweep(django_capture_on_commit_callbacks) == 1
+    assert evidence_collect(candidate_id=candidate.pk, workplace=no_sandbox) == "stored"
+    overdue(candidate)
+    queued.clear()
+
+    assert sweep(django_capture_on_commit_callbacks) == 0
+    assert queued == []
+    candidate.refresh_from_db()
+    assert (candidate.evidence_due_at, candidate.evidence_attempts) == (None, 2)
+    (only,) = evidence_of(candidate).values()
+    assert not only.passed and only.details["stage"] == "attempts"
+    assert only.message == (
+        "No evidence after 2 attempts. The last said: This worker cannot run the sandbox: "
+        "all 0 sandbox uids are in use"
+    )
+    # A redelivered message of the lost first job runs nothing either.
+    assert evidence_collect(candidate_id=candidate.pk, workplace=workplace) == "skipped"
+    assert sweep(django_capture_on_commit_callbacks) == 0
+
+
+def test_a_job_delivered_past_the_last_attempt_parks_the_evidence_without_running(
+    generated, workplace, settings
+):
+    settings.EVIDENCE_MAX_ATTEMPTS = 1
+    _, candidates, _ = generated
+    candidate = candidates["gpt-fake-1"]
+    Candidate.objects.filter(pk=candidate.pk).update(evidence_attempts=1)
+    assert evidence_collect(candidate_id=candidate.pk, workplace=workplace) == "parked"
+    (only,) = evidence_of(candidate).values()
+    assert only.message == "No evidence after 1 attempts." and only.details["stage"] == "attempts"
+
+
+def test_the_sweep_lets_go_of_evidence_a_campaign_no_longer_asks_for(
+    generated, django_capture_on_commit_callbacks
+):
+    task, candidates, queued = generated
+    Campaign.objects.filter(pk=task.campaign_id).update(evidence={})
+    overdue(*candidates.values())
+    queued.clear()
+    assert sweep(django_capture_on_commit_callbacks) == 0
+    assert queued == []
+    assert not Candidate.objects.filter(turn__task=task).exclude(evidence_due_at=None).exists()

@@ -4,6 +4,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import threading
 
 import pytest
 from django.db.models import Count
@@ -11,6 +12,7 @@ from django.db.models import Count
 from marlin.audit.models import AuditEvent
 from tasks.models import Candidate, CandidateState, Task, TaskState
 from tests.accounts.factories import UserFactory
+from tests.fakes.model_server import default_answer
 from tests.tasks.factories import GOOD_PROMPT, GOOD_RATIONALE, RepositoryFactory
 from tests.workers import ROOT, Worker, database_url_for_tests, wait_for
 
@@ -145,11 +147,19 @@ def start_beat(tmp_path, env):
 
 
 def test_a_worker_killed_mid_generation_loses_nothing_and_stores_nothing_twice(
-    api, author, live_campaign, fake_models, tmp_path
+    api, author, live_campaign, fake_models, tmp_path, request
 ):
-    # Calls long enough that one is still in flight when the worker dies, even on a busy machine
-    # (the kill follows the check within a poll, but a loaded machine can stall for a second).
-    fake_models.script(latency=2.5)
+    # The first two calls answer; later ones are held until the worker is dead, so some are in
+    # flight when it dies however slow the machine is.
+    answered, held = iter(range(2)), threading.Event()
+
+    def answer_the_first_two(body):
+        if next(answered, None) is None:
+            held.wait(timeout=120)
+        return default_answer(body)
+
+    fake_models.answer_with(answer_the_first_two)
+    request.addfinalizer(held.set)  # before the fake server stops, should the test fail first
     env = {
         **FAST_RETRIES,
         "GENERATION_STUCK_AFTER_SECONDS": "5",
@@ -177,6 +187,7 @@ def test_a_worker_killed_mid_generation_loses_nothing_and_stores_nothing_twice(
     in_flight = candidates.filter(state=CandidateState.RUNNING).count()
     assert in_flight > 0
     assert candidates.exclude(state=CandidateState.SUCCEEDED).exists()
+    held.set()
 
     second = Worker(concurrency=2, env=env).start()
     beat = start_beat(tmp_path, env)

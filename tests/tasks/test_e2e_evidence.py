@@ -3,25 +3,25 @@
 import pytest
 
 from marlin.audit.models import AuditEvent
-from tasks.models import Campaign, TaskState, ValidatorResult
+from tasks.models import Campaign, Candidate, TaskState, ValidatorResult
 from tests.accounts.factories import UserFactory
 from tests.tasks.evidence_repos import CALC, PYTEST, make_repo
 from tests.tasks.factories import GOOD_PROMPT
-from tests.workers import Worker, wait_for
+from tests.workers import Worker, start_beat, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 
-def test_a_worker_generates_then_tests_each_candidate_in_the_sandbox(
-    api, live_campaign, fake_models, tmp_path
-):
+def task_asking_for_evidence(api, campaign, fake_models, tmp_path):
+    """A task in a campaign that asks for evidence, from a repository with a source: the slot
+    answering as gpt-fake-1 adds a function (tests pass), the other breaks `add`."""
     repo = make_repo(tmp_path / "repos")
     good = repo.diff({"calc.py": CALC + "\n\ndef double(a):\n    return add(a, a)\n"})
     bad = repo.diff({"calc.py": "def add(a, b):\n    return a - b\n"})
     fake_models.answer_with(
         lambda body: f"```diff\n{good if body['model'] == 'gpt-fake-1' else bad}```\n"
     )
-    Campaign.objects.filter(pk=live_campaign.pk).update(
+    Campaign.objects.filter(pk=campaign.pk).update(
         evidence={"test_command": PYTEST, "linters": ["ruff"], "timeout_seconds": 60}
     )
     lead, author = UserFactory(roles=["lead"]), UserFactory(roles=["author"])
@@ -34,7 +34,7 @@ def test_a_worker_generates_then_tests_each_candidate_in_the_sandbox(
     created = client.post(
         "/api/v1/tasks/",
         {
-            "campaign": live_campaign.pk,
+            "campaign": campaign.pk,
             "repository": repository.json()["id"],
             "base_commit": repo.commit,
             "kind": "feature",
@@ -43,7 +43,13 @@ def test_a_worker_generates_then_tests_each_candidate_in_the_sandbox(
         },
         format="json",
     )
-    task_id = created.json()["id"]
+    return client, created.json()["id"]
+
+
+def test_a_worker_generates_then_tests_each_candidate_in_the_sandbox(
+    api, live_campaign, fake_models, tmp_path
+):
+    client, task_id = task_asking_for_evidence(api, live_campaign, fake_models, tmp_path)
     worker = Worker(env={"EVIDENCE_DIR": str(tmp_path / "evidence")}).start()
     try:
         assert client.post(f"/api/v1/tasks/{task_id}/generate/").status_code == 202
@@ -72,3 +78,42 @@ def test_a_worker_generates_then_tests_each_candidate_in_the_sandbox(
     )
     assert recorded.count() == 6
     assert {e.origin for e in recorded} == {"job:tasks.collect_evidence"}
+    assert not Candidate.objects.filter(turn__task_id=task_id).exclude(evidence_due_at=None)
+
+
+def test_evidence_no_sandbox_could_run_is_tried_again_by_the_sweep_then_parked(
+    api, live_campaign, fake_models, tmp_path
+):
+    client, task_id = task_asking_for_evidence(api, live_campaign, fake_models, tmp_path)
+    env = {
+        "EVIDENCE_DIR": str(tmp_path / "evidence"),
+        "EVIDENCE_SANDBOX_UIDS": "0",  # a worker that can run no sandbox
+        "EVIDENCE_STUCK_AFTER_SECONDS": "1",
+        "EVIDENCE_SWEEP_EVERY_SECONDS": "1",
+        "EVIDENCE_MAX_ATTEMPTS": "2",
+    }
+    parked = ValidatorResult.objects.filter(
+        task_id=task_id, key="evidence.apply", details__stage="attempts"
+    )
+    worker = Worker(env=env).start()
+    beat = start_beat(tmp_path, env)
+    try:
+        assert client.post(f"/api/v1/tasks/{task_id}/generate/").status_code == 202
+        wait_for(lambda: parked.count() == 2, timeout=120, message="evidence parked")
+    finally:
+        beat.terminate()
+        beat.wait(timeout=20)
+        worker.stop()
+    assert {r.message for r in parked} == {
+        "No evidence after 2 attempts. The last said: This worker cannot run the sandbox: "
+        "all 0 sandbox uids are in use"
+    }
+    candidates = Candidate.objects.filter(turn__task_id=task_id)
+    assert set(candidates.values_list("evidence_attempts", "evidence_due_at")) == {(2, None)}
+    runs = AuditEvent.objects.filter(
+        object_type="tasks.validatorresult", action="candidate.evidence"
+    )
+    assert {e.origin for e in runs} == {
+        "job:tasks.collect_evidence",
+        "job:tasks.sweep_overdue_evidence",
+    }

@@ -1,9 +1,6 @@
 """Authoring end to end: the API, the broker, real worker (and beat) processes, the fake models."""
 
 import hashlib
-import os
-import subprocess
-import sys
 import threading
 
 import pytest
@@ -14,7 +11,7 @@ from tasks.models import Candidate, CandidateState, Task, TaskState
 from tests.accounts.factories import UserFactory
 from tests.fakes.model_server import default_answer
 from tests.tasks.factories import GOOD_PROMPT, GOOD_RATIONALE, RepositoryFactory
-from tests.workers import ROOT, Worker, database_url_for_tests, wait_for
+from tests.workers import Worker, start_beat, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -127,23 +124,6 @@ def test_with_30_percent_provider_failures_every_candidate_is_stored_once(
     failed = [r for r in fake_models.requests if r["status"] != 200]
     assert len(failed) >= 0.15 * len(fake_models.requests)  # the failures really happened
     assert_stored_exactly_once(task_ids, per_task=4)
-
-
-def start_beat(tmp_path, env):
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "marlin.celery_app",
-            "beat",
-            "--loglevel=WARNING",
-            f"--schedule={tmp_path / 'beat-schedule'}",
-        ],
-        cwd=ROOT,
-        env={**os.environ, "DATABASE_URL": database_url_for_tests(), **env},
-    )
 
 
 def test_a_worker_killed_mid_generation_loses_nothing_and_stores_nothing_twice(

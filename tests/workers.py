@@ -73,24 +73,6 @@ class Worker:
         os.kill(self.process.pid, signal.SIGCONT)
 
 
-def start_beat(tmp_path: Path, env: dict[str, str]) -> subprocess.Popen:
-    """Celery beat on the test broker, sending the periodic jobs (the sweeps) to the workers."""
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "marlin.celery_app",
-            "beat",
-            "--loglevel=WARNING",
-            f"--schedule={tmp_path / 'beat-schedule'}",
-        ],
-        cwd=ROOT,
-        env={**os.environ, "DATABASE_URL": database_url_for_tests(), **env},
-    )
-
-
 def wait_for(predicate, *, timeout: float, interval: float = 0.1, message: str = "condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

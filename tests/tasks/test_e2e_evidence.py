@@ -5,9 +5,10 @@ import pytest
 from marlin.audit.models import AuditEvent
 from tasks.models import Campaign, Candidate, TaskState, ValidatorResult
 from tests.accounts.factories import UserFactory
+from tests.faults.processes import Beat
 from tests.tasks.evidence_repos import CALC, PYTEST, make_repo
 from tests.tasks.factories import GOOD_PROMPT
-from tests.workers import Worker, start_beat, wait_for
+from tests.workers import Worker, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -96,13 +97,12 @@ def test_evidence_no_sandbox_could_run_is_tried_again_by_the_sweep_then_parked(
         task_id=task_id, key="evidence.apply", details__stage="attempts"
     )
     worker = Worker(env=env).start()
-    beat = start_beat(tmp_path, env)
+    beat = Beat(tmp_path, env).start()
     try:
         assert client.post(f"/api/v1/tasks/{task_id}/generate/").status_code == 202
         wait_for(lambda: parked.count() == 2, timeout=120, message="evidence parked")
     finally:
-        beat.terminate()
-        beat.wait(timeout=20)
+        beat.stop()
         worker.stop()
     assert {r.message for r in parked} == {
         "No evidence after 2 attempts. The last said: This worker cannot run the sandbox: "

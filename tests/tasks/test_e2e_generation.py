@@ -10,8 +10,9 @@ from marlin.audit.models import AuditEvent
 from tasks.models import Candidate, CandidateState, Task, TaskState
 from tests.accounts.factories import UserFactory
 from tests.fakes.model_server import default_answer
+from tests.faults.processes import Beat
 from tests.tasks.factories import GOOD_PROMPT, GOOD_RATIONALE, RepositoryFactory
-from tests.workers import Worker, start_beat, wait_for
+from tests.workers import Worker, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -170,12 +171,11 @@ def test_a_worker_killed_mid_generation_loses_nothing_and_stores_nothing_twice(
     held.set()
 
     second = Worker(concurrency=2, env=env).start()
-    beat = start_beat(tmp_path, env)
+    beat = Beat(tmp_path, env).start()
     try:
         states = wait_for(settled(task_ids), timeout=90, message="recovery after the kill")
     finally:
-        beat.terminate()
-        beat.wait(timeout=20)
+        beat.stop()
         second.stop()
     assert states == {TaskState.DRAFT}
     assert_stored_exactly_once(task_ids, per_task=2)

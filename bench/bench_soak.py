@@ -24,7 +24,7 @@ Load, for `--seconds`, from one asyncio client on loopback, every role through t
              it with scores or send it back;
   auditors   read task histories and the task's audit events, and verify the chain now and then.
 Faults, every `--fault-every` seconds in turn from half that: the Celery worker SIGKILLed (its
-whole process group, mid-job) and a new one started; Redis stopped, `--redis-down` seconds
+whole process group, mid-job: it waits up to 60 s for a job to run) and a new one started; Redis stopped, `--redis-down` seconds
 without it, started again on the same port (it keeps nothing: every queued message is lost).
 
 Then the load stops and the system drains (bounded by `--drain-timeout`): until no task is
@@ -114,9 +114,12 @@ class Workers:
         self.process = self.stack.enter_context(worker(4, self.env, self.log_path))
         self.started += 1
 
-    def kill_and_replace(self) -> str:
-        """SIGKILLs the worker's process group mid-job (waiting up to 15 s for a job to run)."""
-        running = wait_for_candidates(state="running", timeout=15)
+    def kill_and_replace(self, *, wait_until: float) -> str:
+        """SIGKILLs the worker's process group mid-job: waits for a job to run, up to 60 s and not
+        past `wait_until` (monotonic). Generation comes in bursts (authors wait on their reviews)."""
+        running = wait_for_candidates(
+            state="running", timeout=max(0.0, min(60.0, wait_until - time.monotonic()))
+        )
         killed = self.process.pid
         os.killpg(killed, signal.SIGKILL)
         self.process.wait()
@@ -769,7 +772,7 @@ def main(argv: list[str] | None = None) -> int:
             wait_for_quiet(options.quiet_wait)
             load = Load(world, SoakStats(), time.monotonic() + options.seconds, options.pause)
             actions = {
-                "worker SIGKILL": workers.kill_and_replace,
+                "worker SIGKILL": lambda: workers.kill_and_replace(wait_until=load.stop - 5),
                 "Redis restart": lambda: restart_redis(folder, options.redis_down),
             }
             faults: list[dict[str, Any]] = []

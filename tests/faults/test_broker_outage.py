@@ -4,6 +4,7 @@ Real processes: gunicorn, a Celery worker and beat on a Redis of this test's own
 stops and starts again; PostgreSQL is the suite's test database, the models the fake server.
 """
 
+import threading
 import time
 
 import httpx2
@@ -15,6 +16,7 @@ from reviews.models import Assignment
 from tasks import services as task_services
 from tasks.models import Candidate, CandidateState, Task, TaskState
 from tests.accounts.factories import UserFactory
+from tests.fakes.model_server import default_answer
 from tests.faults.processes import Beat, LiveServer, RedisServer
 from tests.reviews.helpers import review_body
 from tests.tasks.factories import GOOD_RATIONALE, make_task
@@ -48,12 +50,12 @@ def outage_stack(tmp_path):
     started = []
     try:
         for process in (
-            Worker(env=env),
+            Worker(concurrency=4, env=env),
             Beat(tmp_path, env),
             LiveServer(env, log=tmp_path / "gunicorn.log"),
         ):
             started.append(process.start())
-        yield redis_server, started[-1]
+        yield redis_server, started[-1], started[0]
     finally:
         for process in reversed(started):
             if isinstance(process, Worker):
@@ -81,7 +83,7 @@ def a_round_missing_its_last_review(campaign):
 def test_without_redis_the_api_answers_and_every_generation_runs_once_it_is_back(
     outage_stack, live_campaign
 ):
-    redis_server, server = outage_stack
+    redis_server, server, _ = outage_stack
     author = UserFactory(roles=["author"])
     to_generate = [make_task(campaign=live_campaign, author=author) for _ in range(3)]
     task_services.turn_add(
@@ -141,3 +143,30 @@ def test_without_redis_the_api_answers_and_every_generation_runs_once_it_is_back
         assert follow_up.claimed_at > first.updated_at
         assert follow_up.request["messages"][1] == {"role": "assistant", "content": first.output}
     assert httpx2.get(f"{server.url}/readyz").status_code == 200
+
+
+def test_a_worker_with_jobs_in_flight_when_redis_stops_keeps_working_once_it_is_back(
+    outage_stack, live_campaign, fake_models, request
+):
+    redis_server, server, worker = outage_stack
+    held = threading.Event()  # the provider answers only once Redis is gone
+    request.addfinalizer(held.set)
+    fake_models.answer_with(lambda body: held.wait(timeout=60) and default_answer(body))
+    author = UserFactory(roles=["author"])
+    before = make_task(campaign=live_campaign, author=author)
+    with client_for(server, author) as as_author:
+        assert as_author.post(f"/api/v1/tasks/{before.pk}/generate/").status_code == 202
+        # Its two jobs run on a worker of four, which keeps polling the broker for more.
+        running = Candidate.objects.filter(turn__task=before, state=CandidateState.RUNNING)
+        wait_for(lambda: running.count() == 2, timeout=30, message="both jobs in flight")
+
+        redis_server.stop()  # the worker holds their messages unacknowledged
+        time.sleep(2)
+        held.set()
+        redis_server.start()
+
+        after = make_task(campaign=live_campaign, author=author)
+        assert as_author.post(f"/api/v1/tasks/{after.pk}/generate/").status_code == 202
+        wait_for(settled([after.pk]), timeout=60, message="generation by the same worker")
+    assert worker.process.poll() is None, "the worker died with the broker connection"
+    assert_stored_exactly_once([after.pk], per_task=2)

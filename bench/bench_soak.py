@@ -103,12 +103,22 @@ def log(message: str) -> None:
 
 
 class Workers:
-    """The Celery worker, which a fault may SIGKILL and replace."""
+    """The Celery worker, which a fault may SIGKILL and replace. A worker found dead before its
+    kill (or at the end) exited by itself: the soak fails, as a fault the service did not survive."""
 
     def __init__(self, stack: contextlib.ExitStack, env: dict[str, str], log_path: Path) -> None:
         self.stack, self.env, self.log_path = stack, env, log_path
         self.started = 0
+        self.exited_by_themselves: list[int] = []  # their exit statuses
         self.start()
+
+    def alive(self) -> bool:
+        """Whether the current worker runs; notes it as exited by itself if not (call once per
+        worker: before its kill, or at the end)."""
+        status = self.process.poll()
+        if status is not None:
+            self.exited_by_themselves.append(status)
+        return status is None
 
     def start(self) -> None:
         self.process = self.stack.enter_context(worker(4, self.env, self.log_path))
@@ -121,14 +131,16 @@ class Workers:
             state="running", timeout=max(0.0, min(60.0, wait_until - time.monotonic()))
         )
         killed = self.process.pid
-        os.killpg(killed, signal.SIGKILL)
+        if not self.alive():
+            dead = f"worker pid {killed} had exited by itself (status {self.process.returncode})"
+        else:
+            dead = f"killed pid {killed} and its pool with {running} jobs running"
+        with contextlib.suppress(ProcessLookupError):  # its pool may outlive it
+            os.killpg(killed, signal.SIGKILL)
         self.process.wait()
         time.sleep(2)  # as long as a supervisor takes to notice
         self.start()
-        return (
-            f"killed pid {killed} and its pool with {running} jobs running; "
-            f"worker #{self.started} started"
-        )
+        return f"{dead}; worker #{self.started} started"
 
 
 def wait_for_candidates(*, timeout: float, **lookup: Any) -> int:
@@ -649,6 +661,13 @@ def markdown(report: dict[str, Any]) -> str:
         lines.append(
             f"| {f['at_s']} | {f['clock']} | {f['fault']} | {f['took_s']} | {f['detail']} |"
         )
+    exits = report["workers_exited_by_themselves"]
+    lines += [
+        "",
+        f"Workers started: {report['workers_started']}; exited without a kill: {len(exits)}"
+        + (f" (statuses {exits})" if exits else "")
+        + ".",
+    ]
     provider = report["provider"]
     lines += [
         "",
@@ -780,6 +799,7 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(run_load(url, load, options, actions, faults))
             log(f"load over: {dict(load.done)}; draining")
             drained = drain(options.drain_timeout)
+            workers.alive()  # the last one, too, must have lived to the end
             log(f"drained: {drained}; checking the invariants")
             with context.operation(origin="command:bench_soak", actor_label="system"):
                 checks = [c.as_dict() for c in invariants.check_all(grace=STUCK_GRACE)]
@@ -791,6 +811,8 @@ def main(argv: list[str] | None = None) -> int:
     endpoints = load.stats.endpoints()
     errors, unexpected = summarise_errors(endpoints)
     failed = [c["name"] for c in checks if not c["ok"]]
+    if workers.exited_by_themselves:
+        failed.append(f"{len(workers.exited_by_themselves)} worker(s) exited by themselves")
     report = {
         "benchmark": "soak",
         "command": command,
@@ -813,6 +835,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "faults": faults,
         "workers_started": workers.started,
+        "workers_exited_by_themselves": workers.exited_by_themselves,
         "provider": provider,
         "endpoints": endpoints,
         "errors_by_status": errors,

@@ -24,8 +24,10 @@ Load, for `--seconds`, from one asyncio client on loopback, every role through t
              it with scores or send it back;
   auditors   read task histories and the task's audit events, and verify the chain now and then.
 Faults, every `--fault-every` seconds in turn from half that: the Celery worker SIGKILLed (its
-whole process group, mid-job: it waits up to 60 s for a job to run) and a new one started; Redis stopped, `--redis-down` seconds
-without it, started again on the same port (it keeps nothing: every queued message is lost).
+whole process group, mid-job: it waits up to 60 s for a job to run) and a new one started;
+Redis stopped, `--redis-down` seconds without it, started again on the same port (it keeps
+nothing: every queued message is lost). A worker found dead before its kill, or at the end,
+exited by itself: the run fails.
 
 Then the load stops and the system drains (bounded by `--drain-timeout`): until no task is
 generating and the expiry job has caught up with abandoned claims; the sweep is run directly once
@@ -131,16 +133,16 @@ class Workers:
             state="running", timeout=max(0.0, min(60.0, wait_until - time.monotonic()))
         )
         killed = self.process.pid
-        if not self.alive():
-            dead = f"worker pid {killed} had exited by itself (status {self.process.returncode})"
+        if self.alive():
+            what = f"killed pid {killed} and its pool with {running} jobs running"
         else:
-            dead = f"killed pid {killed} and its pool with {running} jobs running"
+            what = f"worker pid {killed} had exited by itself (status {self.process.returncode})"
         with contextlib.suppress(ProcessLookupError):  # its pool may outlive it
             os.killpg(killed, signal.SIGKILL)
         self.process.wait()
         time.sleep(2)  # as long as a supervisor takes to notice
         self.start()
-        return f"{dead}; worker #{self.started} started"
+        return f"{what}; worker #{self.started} started"
 
 
 def wait_for_candidates(*, timeout: float, **lookup: Any) -> int:

@@ -193,13 +193,14 @@ def _locked_if_still_claimed(candidate_id: int, token: str) -> Candidate | None:
 
 
 def _store_answer(candidate_id: int, token: str, result: GenerationResult) -> str:
-    from tasks.evidence.services import evidence_dispatch_on_commit
+    from tasks.evidence.services import evidence_dispatch_on_commit, evidence_due
     from tasks.services import candidate_validate
 
     with transaction.atomic():
         candidate = _locked_if_still_claimed(candidate_id, token)
         if candidate is None:
             return "superseded"
+        task = candidate.turn.task
         transition_locked(
             candidate,
             "succeed",
@@ -211,9 +212,9 @@ def _store_answer(candidate_id: int, token: str, result: GenerationResult) -> st
             latency_ms=result.latency_ms,
             provider_request_id=result.provider_request_id or "",
             content_hash=hashlib.sha256(result.output.encode()).hexdigest(),
+            evidence_due_at=evidence_due(task.campaign.evidence),
         )
         candidate_validate(candidate=candidate)
-        task = candidate.turn.task
         evidence_dispatch_on_commit(candidate=candidate, campaign_evidence=task.campaign.evidence)
         # Only this slot's next turn: the other slots' pending jobs are queued already, and
         # re-dispatching them would both duplicate the job and lock the row its job claims.

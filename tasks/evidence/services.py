@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -33,16 +33,21 @@ PREFIX = "evidence."
 logger = logging.getLogger("marlin.evidence")
 
 
+def evidence_due(campaign_evidence: dict) -> datetime | None:
+    """When a newly answered candidate's evidence falls due for the sweep, or None when its
+    campaign asks for none: stored with the answer itself, in the same write."""
+    return _deadline() if campaign_evidence else None
+
+
 def evidence_dispatch_on_commit(*, candidate: Candidate, campaign_evidence: dict) -> None:
     """Queues the candidate's evidence job once the surrounding transaction commits, when its
-    campaign asks for evidence. Takes the campaign's setting so the caller spends no query."""
-    if not campaign_evidence:
-        return
-    Candidate.objects.filter(pk=candidate.pk).update(evidence_due_at=_deadline())
-    transaction.on_commit(functools.partial(_send, candidate.pk))
+    campaign asks for evidence (the caller has made it due). Takes the campaign's setting so the
+    caller spends no query."""
+    if campaign_evidence:
+        transaction.on_commit(functools.partial(_send, candidate.pk))
 
 
-def _deadline():
+def _deadline() -> datetime:
     return timezone.now() + timedelta(seconds=settings.EVIDENCE_STUCK_AFTER_SECONDS)
 
 
@@ -203,6 +208,7 @@ def sweep_overdue_evidence() -> int:
             elif candidate.evidence_attempts >= settings.EVIDENCE_MAX_ATTEMPTS:
                 _park(candidate)
             else:
+                Candidate.objects.filter(pk=candidate.pk).update(evidence_due_at=_deadline())
                 evidence_dispatch_on_commit(
                     candidate=candidate, campaign_evidence=campaign_evidence
                 )

@@ -36,6 +36,12 @@ def workplace(tmp_path):
 
 
 @pytest.fixture
+def no_sandbox(workplace):
+    """A worker whose every sandbox uid is taken: it can check no change."""
+    return replace(workplace, sandbox=replace(workplace.sandbox, uid_count=0))
+
+
+@pytest.fixture
 def generated(live_campaign, fake_models, repo, monkeypatch, django_capture_on_commit_callbacks):
     """A task whose slot answering as gpt-fake-1 adds a function (tests pass), the other breaks
     `add`; returns (task, candidates by model, the evidence jobs queued)."""
@@ -168,10 +174,11 @@ def test_evidence_settings_and_sources_are_checked_by_the_api(api, make_user, li
     assert response.json()["source_url"] == "/srv/repos/r"
 
 
-def test_a_worker_without_a_sandbox_says_so_and_the_next_run_tries_again(generated, workplace):
+def test_a_worker_without_a_sandbox_says_so_and_the_next_run_tries_again(
+    generated, workplace, no_sandbox
+):
     _, candidates, _ = generated
     candidate = candidates["gpt-fake-1"]
-    no_sandbox = replace(workplace, sandbox=replace(workplace.sandbox, uid_count=0))
     assert evidence_collect(candidate_id=candidate.pk, workplace=no_sandbox) == "stored"
     (only,) = evidence_of(candidate).values()
     assert not only.passed and only.details["stage"] == "sandbox"
@@ -235,7 +242,9 @@ def sweep(django_capture_on_commit_callbacks) -> int:
         return sweep_overdue_evidence()
 
 
-def test_evidence_is_due_from_its_dispatch_until_its_results_are_stored(generated, workplace):
+def test_evidence_is_due_from_its_dispatch_until_its_results_are_stored(
+    generated, workplace, no_sandbox
+):
     _, candidates, _ = generated
     passing, breaking = candidates["gpt-fake-1"], candidates["claude-fake-1"]
     for candidate in (passing, breaking):
@@ -244,7 +253,6 @@ def test_evidence_is_due_from_its_dispatch_until_its_results_are_stored(generate
         assert candidate.evidence_attempts == 0
 
     assert evidence_collect(candidate_id=passing.pk, workplace=workplace) == "stored"
-    no_sandbox = replace(workplace, sandbox=replace(workplace.sandbox, uid_count=0))
     assert evidence_collect(candidate_id=breaking.pk, workplace=no_sandbox) == "stored"
     passing.refresh_from_db()
     breaking.refresh_from_db()
@@ -254,12 +262,11 @@ def test_evidence_is_due_from_its_dispatch_until_its_results_are_stored(generate
 
 
 def test_the_sweep_sends_overdue_evidence_again_and_parks_it_after_the_last_attempt(
-    generated, workplace, settings, django_capture_on_commit_callbacks
+    generated, workplace, no_sandbox, settings, django_capture_on_commit_callbacks
 ):
     settings.EVIDENCE_MAX_ATTEMPTS = 2
     _, candidates, queued = generated
     candidate = candidates["gpt-fake-1"]
-    no_sandbox = replace(workplace, sandbox=replace(workplace.sandbox, uid_count=0))
     queued.clear()
     assert sweep(django_capture_on_commit_callbacks) == 0  # nothing is overdue yet
 

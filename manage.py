@@ -8,7 +8,7 @@ def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "marlin.settings")
     from django.core.management import execute_from_command_line
 
-    from marlin import context
+    from core import context
 
     # A command's changes are recorded in the audit trail as the operating-system user's.
     command = sys.argv[1] if len(sys.argv) > 1 else "help"

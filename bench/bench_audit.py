@@ -54,7 +54,7 @@ def writer(repository_id: int, writes: int, start: Any, results: Any) -> None:
     """One process: `writes` audited single-row updates, each its own transaction."""
     from django.db import connection
 
-    from marlin import context
+    from core import context
     from tasks.models import Repository
 
     latencies = []
@@ -72,7 +72,7 @@ def writer(repository_id: int, writes: int, start: Any, results: Any) -> None:
 def sealer(stop: threading.Event, sealed: list[int], every: float) -> None:
     from django.db import connection
 
-    from marlin.audit import services
+    from audit import services
 
     while not stop.is_set():
         sealed.append(services.audit_seal_all(max_rows=1000))
@@ -85,7 +85,7 @@ def run_writers(
 ) -> dict[str, Any]:
     from django.db import connections
 
-    from marlin.audit import services
+    from audit import services
 
     services.audit_seal_all()
     connections.close_all()  # forked writers must not share the parent's connection
@@ -127,7 +127,7 @@ def run_writers(
 def seal_and_verify(events: int) -> dict[str, Any]:
     from django.db import connection
 
-    from marlin.audit import services
+    from audit import services
     from tasks.models import Repository
 
     services.audit_seal_all()

@@ -29,7 +29,7 @@ BATCH = 6  # reviews per batch; a multiple of 3 closes whole rounds in each mode
 def set_audit_triggers(enabled: bool) -> None:
     from django.db import connection
 
-    from marlin.audit.db import audited_models
+    from audit.db import audited_models
 
     verb = "ENABLE" if enabled else "DISABLE"
     with connection.cursor() as cursor:

@@ -90,7 +90,7 @@ def sandbox_overhead(runs: int, root: Path) -> dict[str, Any]:
 
 
 def make_candidates(count: int, root: Path) -> list[int]:
-    from marlin.accounts.models import User
+    from accounts.models import User
     from rubrics.services import default_rubric
     from tasks import services as task_services
     from tasks.models import Candidate, CandidateState, ModelVersion, Repository
@@ -211,7 +211,7 @@ def run_throughput(options: argparse.Namespace, root: Path) -> dict[str, Any]:
     root.mkdir(parents=True)
     with services(unsafe_pg=False, keep=False) as (_, service_env):
         env = production_django(service_env, EVIDENCE_DIR=str(root / "evidence"))
-        from marlin import context
+        from core import context
 
         with context.operation(
             origin="command:bench_evidence", actor_label=f"os:{getpass.getuser()}"

@@ -640,7 +640,7 @@ def main(argv: list[str] | None = None) -> int:
         env = production_django(service_env, settings_module=options.settings)
         from django.conf import settings
 
-        from marlin import context
+        from core import context
 
         postmaster = int((folder / "pg" / "data" / "postmaster.pid").read_text().split()[0])
         redis = int((folder / "redis" / "redis.pid").read_text().split()[0])

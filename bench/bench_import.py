@@ -115,8 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     django.setup()
     from django.db import connection, transaction
 
-    from marlin import context
-    from marlin.sql import quoted_table
+    from core import context
+    from core.sql import quoted_table
     from tasks.catalogue import read_rows, repositories_import
     from tasks.models import Repository
 

@@ -457,7 +457,7 @@ def grow_to(world, total_reviews: int, batch_tasks: int = 50_000) -> dict[str, A
 def explain_plans(world) -> dict[str, str]:
     from django.db import connection, transaction
 
-    from marlin.audit.selectors import _task_history_sql
+    from audit.selectors import _task_history_sql
     from reviews.services import claimable_slots
     from tasks.models import Task
 
@@ -590,7 +590,7 @@ def main(argv: list[str] | None = None) -> int:
         # The load is many people's: per-person rates would only measure the throttle.
         rates = {f"THROTTLE_{role}": "1000000/min" for role in ("USER", "REVIEWER", "LEAD")}
         env = production_django(service_env, **rates)
-        from marlin import context
+        from core import context
 
         with context.operation(origin="command:bench_load", actor_label=f"os:{getpass.getuser()}"):
             world = build_world(options)

@@ -38,7 +38,7 @@ class Timer:
         self._client_class = Client
 
     def client(self, username: str) -> Any:
-        from marlin.accounts.models import User
+        from accounts.models import User
 
         if username not in self.clients:
             client = self._client_class()
@@ -86,7 +86,7 @@ def scores(task: Any, a: int, b: int) -> list[dict[str, Any]]:
 
 
 def review(task: Any, username: str, *, preference: int, a: int, b: int) -> Any:
-    from marlin.accounts.models import User
+    from accounts.models import User
     from reviews import services
 
     reviewer = User.objects.get(username=username)
@@ -106,9 +106,9 @@ def review(task: Any, username: str, *, preference: int, a: int, b: int) -> Any:
 def run(repeats: int) -> Timer:
     from django.core.management import call_command
 
-    from marlin import context
-    from marlin.accounts.models import User
-    from marlin.demo import seed_demo
+    from accounts.models import User
+    from core import context
+    from operations.demo import seed_demo
     from reviews import services as review_services
     from reviews.models import Arbitration
     from tasks import services as task_services

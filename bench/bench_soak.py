@@ -31,7 +31,7 @@ exited by itself: the run fails.
 
 Then the load stops and the system drains (bounded by `--drain-timeout`): until no task is
 generating and the expiry job has caught up with abandoned claims; the sweep is run directly once
-if generation still hangs halfway. The invariants of marlin/invariants.py are then checked over
+if generation still hangs halfway. The invariants of operations/invariants.py are then checked over
 the whole database. Prints JSON, writes `bench/results/soak.md`, exits 1 if an invariant fails.
 """
 
@@ -551,7 +551,7 @@ def drain(timeout: float) -> dict[str, Any]:
     expiry at work); runs the sweep here once if generation still hangs halfway."""
     from django.utils import timezone
 
-    from marlin import context
+    from core import context
     from reviews.models import Assignment
     from tasks import generation
     from tasks.models import Task, TaskState
@@ -589,7 +589,7 @@ RECOVERY_ACTIONS = [
 def database_counts() -> dict[str, Any]:
     from django.db.models import Count
 
-    from marlin.audit.models import AuditEvent
+    from audit.models import AuditEvent
     from reviews.models import Arbitration, Review
     from tasks.models import Candidate, Task
 
@@ -773,7 +773,8 @@ def main(argv: list[str] | None = None) -> int:
 
     with services(unsafe_pg=False, keep=options.keep) as (folder, service_env):
         env = production_django(service_env, **SOAK_SETTINGS)
-        from marlin import context, invariants
+        from core import context
+        from operations import invariants
         from tests.faults.processes import Beat
 
         with contextlib.ExitStack() as stack:

@@ -18,7 +18,7 @@ from django.db import connection, transaction
 from django.db.models import Model
 from django.utils import timezone
 
-from marlin.sql import quoted_table
+from core.sql import quoted_table
 
 CRITERIA_SCORES = {"A": 4, "B": 3}
 
@@ -61,7 +61,7 @@ class Templates:
 
 def make_templates(*, campaign: Any, author: Any, repository: Any, reviewers: Sequence[Any]):
     """A task in review (open slots) and a completed one, both through the services."""
-    from marlin.fsm import transition_locked
+    from core.fsm import transition_locked
     from reviews import services as review_services
     from tasks import services as task_services
     from tasks.generation import settle_task

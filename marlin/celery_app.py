@@ -12,7 +12,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "marlin.settings")
 app = Celery("marlin")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks(related_name="jobs")
-app.conf.include = ["marlin.probes"]
+app.conf.include = ["operations.probes"]
 
 logger = logging.getLogger("marlin.job")
 _running: dict[str, tuple[Any, float]] = {}
@@ -48,7 +48,7 @@ def _drop_connections_after_a_failure(**kwargs: Any) -> None:
 def _enter_job(task_id: str, task: Any, **kwargs: Any) -> None:
     from django.db import close_old_connections
 
-    from marlin import context
+    from core import context
 
     close_old_connections()  # as Django does per request: honours CONN_MAX_AGE and health checks
 

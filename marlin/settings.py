@@ -8,7 +8,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from marlin.env import env_bool, env_int, env_int_or_off, env_list, env_str
+from core.env import env_bool, env_int, env_int_or_off, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -35,17 +35,18 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_fsm",
     "django_htmx",
-    "marlin.accounts",
-    "marlin.audit",
-    "marlin.idempotency",
+    "accounts",
+    "audit",
+    "idempotency",
     "tasks",
     "reviews",
     "rubrics",
-    "marlin.web",
+    "web",
+    "operations",
 ]
 
 MIDDLEWARE = [
-    "marlin.middleware.RequestContextMiddleware",
+    "core.middleware.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -147,14 +148,14 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "marlin.pagination.Pagination",
+    "DEFAULT_PAGINATION_CLASS": "core.pagination.Pagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "marlin.errors.api_exception_handler",
+    "EXCEPTION_HANDLER": "core.errors.api_exception_handler",
     "DEFAULT_THROTTLE_CLASSES": [
         "rest_framework.throttling.AnonRateThrottle",
-        "marlin.throttling.RoleRateThrottle",
+        "core.throttling.RoleRateThrottle",
         "rest_framework.throttling.ScopedRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
@@ -181,7 +182,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "marlin.schema.add_error_responses",
+        "core.schema.add_error_responses",
     ],
     "ENUM_NAME_OVERRIDES": {
         "TaskStateEnum": "tasks.models.TaskState",
@@ -250,7 +251,7 @@ LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"context": {"()": "marlin.logging.ContextFilter"}},
+    "filters": {"context": {"()": "core.logging.ContextFilter"}},
     "formatters": {
         "json": {
             "()": "pythonjsonlogger.json.JsonFormatter",

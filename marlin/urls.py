@@ -2,8 +2,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from marlin.accounts.api import MeView, TokenView
-from marlin.health import IndexView, LivenessView, ReadinessView
+from accounts.api import MeView, TokenView
+from operations.health import IndexView, LivenessView, ReadinessView
 
 api_v1 = [
     path("auth/token/", TokenView.as_view(), name="auth-token"),
@@ -11,7 +11,7 @@ api_v1 = [
     path("", include("tasks.urls")),
     path("", include("rubrics.urls")),
     path("", include("reviews.urls")),
-    path("", include("marlin.audit.urls")),
+    path("", include("audit.urls")),
 ]
 
 urlpatterns = [
@@ -22,10 +22,10 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("admin/", admin.site.urls),
-    path("app/", include("marlin.web.urls")),
+    path("app/", include("web.urls")),
 ]
 
-handler400 = "marlin.errors.handler400"
-handler403 = "marlin.errors.handler403"
-handler404 = "marlin.errors.handler404"
-handler500 = "marlin.errors.handler500"
+handler400 = "core.errors.handler400"
+handler403 = "core.errors.handler403"
+handler404 = "core.errors.handler404"
+handler500 = "core.errors.handler500"

@@ -9,9 +9,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from marlin.idempotency.decorators import idempotent
-from marlin.permissions import has_role
-from marlin.roles import Role
+from core.permissions import has_role
+from core.roles import Role
+from idempotency.decorators import idempotent
 from reviews import selectors, services
 from reviews.models import Arbitration, Assignment, Review
 from tasks.api.tasks import MAX_TEXT_CHARS, ValidatorResultOutput

@@ -14,11 +14,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from marlin.filters import UTCIsoDateTimeFilter
-from marlin.fsm import available_transitions
-from marlin.idempotency.decorators import idempotent
-from marlin.permissions import has_role
-from marlin.roles import Role
+from core.filters import UTCIsoDateTimeFilter
+from core.fsm import available_transitions
+from core.permissions import has_role
+from core.roles import Role
+from idempotency.decorators import idempotent
 from reviews import export, results, selectors, services
 from reviews.models import WorkLog, WorkLogState
 from tasks.models import Campaign

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 from django_fsm import FSMField, FSMModelMixin, transition
 
-from marlin.roles import Role, user_has_role
+from core.roles import Role, user_has_role
 from tasks.models import Task
 
 

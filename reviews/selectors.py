@@ -10,8 +10,8 @@ from django.db.models import CharField, Count, F, Model, Prefetch, Q, QuerySet, 
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import TruncMonth
 
-from marlin.roles import Role, user_has_role
-from marlin.sql import quoted_table
+from core.roles import Role, user_has_role
+from core.sql import quoted_table
 from reviews.models import Arbitration, Assignment, Review, WorkLog, WorkLogState
 from tasks.models import Candidate, Task, TaskSlot, TaskState, Turn, ValidatorResult
 

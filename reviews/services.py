@@ -11,9 +11,9 @@ from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 from rest_framework.exceptions import NotFound, ValidationError
 
-from marlin.context import audit_insert
-from marlin.errors import Conflict
-from marlin.fsm import apply_transition, transition_locked
+from core.context import audit_insert
+from core.errors import Conflict
+from core.fsm import apply_transition, transition_locked
 from reviews.agreement import ReviewData, decide_round, evidence_conflicts
 from reviews.models import (
     Arbitration,

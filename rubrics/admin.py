@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from marlin.admin import ReadOnlyAdmin
+from core.admin import ReadOnlyAdmin
 from rubrics.models import Rubric, RubricRevision, RubricVersion
 
 

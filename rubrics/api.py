@@ -9,9 +9,9 @@ from rest_framework import generics, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from marlin.idempotency.decorators import idempotent
-from marlin.permissions import ReadersAndWriters
-from marlin.roles import Role
+from core.permissions import ReadersAndWriters
+from core.roles import Role
+from idempotency.decorators import idempotent
 from rubrics import selectors, services
 from rubrics.models import Rubric, RubricRevision, RubricVersion
 

@@ -9,7 +9,7 @@ from django.db import IntegrityError, transaction
 from rest_framework.exceptions import ValidationError
 from rest_framework.settings import api_settings
 
-from marlin.context import audit_insert, audit_reason
+from core.context import audit_insert, audit_reason
 from rubrics.models import Rubric, RubricRevision, RubricVersion
 from rubrics.selectors import rubric_latest_version
 

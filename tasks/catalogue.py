@@ -25,7 +25,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import connection, transaction
 
-from marlin.sql import quoted_table
+from core.sql import quoted_table
 from tasks.models import Repository
 
 FIELDS = ("full_name", "url", "default_branch", "language", "license", "active")

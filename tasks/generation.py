@@ -21,7 +21,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerUnavailable
 
-from marlin.fsm import transition_locked
+from core.fsm import transition_locked
 from tasks import spend
 from tasks.diffs import extract_diff
 from tasks.models import Candidate, CandidateState, Task, TaskState

@@ -5,7 +5,7 @@ from django.db import models
 from django.db.models.functions import Lower
 from django_fsm import FSMField, FSMModelMixin, transition
 
-from marlin.roles import Role, user_has_role
+from core.roles import Role, user_has_role
 from tasks.evidence.validation import validate_evidence, validate_source_url
 
 

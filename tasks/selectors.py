@@ -5,7 +5,7 @@ from typing import Any
 from django.db.models import F, Func, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 
-from marlin.roles import Role, user_has_role
+from core.roles import Role, user_has_role
 from reviews.models import Review
 from tasks.models import (
     Campaign,

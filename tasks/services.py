@@ -11,8 +11,8 @@ from django.db.models import Count
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
-from marlin.errors import Conflict
-from marlin.fsm import apply_transition, transition_locked
+from core.errors import Conflict
+from core.fsm import apply_transition, transition_locked
 from rubrics.models import RubricVersion
 from tasks import generation, spend, validators
 from tasks.models import (

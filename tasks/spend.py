@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from django.db.models import Sum
 
-from marlin.errors import Conflict
+from core.errors import Conflict
 from tasks.models import Campaign, Candidate
 from tasks.providers import GenerationRequest
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from marlin.audit.api import TaskHistory
+from audit.api import TaskHistory
 from tasks.api import catalogue, repositories, tasks
 
 urlpatterns = [

@@ -6,7 +6,7 @@ import pytest
 from celery.exceptions import TimeoutError as ResultTimeout
 from django.db import connection
 
-from marlin.probes import probe_job
+from operations.probes import probe_job
 from tests.workers import Worker
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]

@@ -1,8 +1,8 @@
 import pytest
 from django.core.management import call_command
 
-from marlin.audit.models import AuditEvent
-from marlin.demo import DEMO_TASKS, demo_answer
+from audit.models import AuditEvent
+from operations.demo import DEMO_TASKS, demo_answer
 from tasks.models import Candidate, Task, TaskState
 from tests.tasks.test_services_tasks import generate_inline
 

@@ -3,7 +3,7 @@
 import pytest
 from django.core.management import call_command
 
-from marlin.demo import DEMO_EVIDENCE, DEMO_SOURCES, DEMO_TASKS, demo_answer, demo_repository
+from operations.demo import DEMO_EVIDENCE, DEMO_SOURCES, DEMO_TASKS, demo_answer, demo_repository
 from tasks.diffs import extract_diff
 from tasks.evidence.checks import parse_config
 from tasks.evidence.collect import collect

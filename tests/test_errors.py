@@ -62,4 +62,4 @@ def test_a_plain_crash_is_a_json_500(client):
     assert_error_shape(client.get("/plain/broken/"), 500, "server_error")
 
 
-handler500 = "marlin.errors.handler500"
+handler500 = "core.errors.handler500"

@@ -3,7 +3,7 @@ import logging
 
 import pytest
 
-from marlin.logging import ContextFilter
+from core.logging import ContextFilter
 
 
 @pytest.mark.django_db

@@ -52,7 +52,7 @@ def test_production_refuses_to_start_without_a_secret_key():
 def test_prepared_statements_can_be_turned_off_and_a_bad_threshold_is_refused(monkeypatch):
     from django.core.exceptions import ImproperlyConfigured
 
-    from marlin.env import env_int_or_off
+    from core.env import env_int_or_off
 
     monkeypatch.delenv("DB_PREPARE_THRESHOLD", raising=False)
     assert env_int_or_off("DB_PREPARE_THRESHOLD", 1) == 1

@@ -6,9 +6,9 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from marlin.idempotency.decorators import idempotent
-from marlin.permissions import ReadersAndWriters, has_role
-from marlin.roles import Role
+from core.permissions import ReadersAndWriters, has_role
+from core.roles import Role
+from idempotency.decorators import idempotent
 from rubrics.models import RubricVersion
 from tasks import selectors, services, validators
 from tasks.evidence import checks as evidence_checks

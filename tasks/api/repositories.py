@@ -5,9 +5,9 @@ from rest_framework import generics, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from marlin.idempotency.decorators import idempotent
-from marlin.permissions import ReadersAndWriters
-from marlin.roles import Role
+from core.permissions import ReadersAndWriters
+from core.roles import Role
+from idempotency.decorators import idempotent
 from tasks import selectors, services
 from tasks.evidence.sources import validate_source_url
 from tasks.models import Repository

@@ -9,10 +9,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from marlin.fsm import available_transitions
-from marlin.idempotency.decorators import idempotent
-from marlin.permissions import ReadersAndWriters, has_role
-from marlin.roles import Role
+from core.fsm import available_transitions
+from core.permissions import ReadersAndWriters, has_role
+from core.roles import Role
+from idempotency.decorators import idempotent
 from tasks import selectors, services
 from tasks.models import Campaign, Candidate, Repository, Task, TaskState, ValidatorResult
 

@@ -19,7 +19,7 @@ from django.db.models import F
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerUnavailable
 
-from marlin.context import audit_insert
+from core.context import audit_insert
 from tasks.evidence.checks import (
     NOT_ABOUT_THE_CHANGE,
     Finding,

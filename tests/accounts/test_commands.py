@@ -1,9 +1,9 @@
 import pytest
 from django.core.management import CommandError, call_command
 
-from marlin.accounts.models import User
-from marlin.audit.models import AuditEvent
-from marlin.context import operation
+from accounts.models import User
+from audit.models import AuditEvent
+from core.context import operation
 
 pytestmark = pytest.mark.django_db
 

@@ -1,6 +1,6 @@
 import pytest
 
-from marlin.audit.models import AuditEvent
+from audit.models import AuditEvent
 from tasks.models import Repository
 
 pytestmark = pytest.mark.django_db
@@ -45,7 +45,7 @@ def test_the_admin_cannot_change_the_trail(client, make_user):
 
 
 def test_reading_the_trail_in_the_admin_is_recorded(client, make_user):
-    from marlin.audit.models import AuditRead
+    from audit.models import AuditRead
 
     auditor = make_user("auditor", is_staff=True, is_superuser=True)
     client.force_login(auditor)

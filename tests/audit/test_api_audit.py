@@ -7,8 +7,8 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from marlin.audit.models import AuditEvent, AuditRead
-from marlin.context import audit_reason, operation
+from audit.models import AuditEvent, AuditRead
+from core.context import audit_reason, operation
 from tasks.models import Repository
 
 pytestmark = pytest.mark.django_db

@@ -8,7 +8,7 @@ import re
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from marlin.audit.models import AuditEvent
+from audit.models import AuditEvent
 from reviews.models import Arbitration
 from tests.accounts.factories import UserFactory
 from tests.reviews.helpers import review_body, reviewers, task_in_review

@@ -2,7 +2,7 @@
 
 import pytest
 
-from marlin.audit.models import AuditRead
+from audit.models import AuditRead
 from reviews.models import Arbitration
 from tests.accounts.factories import UserFactory
 from tests.reviews.helpers import review_body, reviewers, score_sheet, task_in_review

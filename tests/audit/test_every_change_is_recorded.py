@@ -4,8 +4,8 @@ from collections import Counter
 
 import pytest
 
-from marlin.audit.models import AuditEvent
-from marlin.context import operation
+from audit.models import AuditEvent
+from core.context import operation
 from tasks import generation
 from tasks.models import Task, TaskState
 from tests.accounts.factories import UserFactory

@@ -8,9 +8,9 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import DatabaseError, connection, connections, transaction
 
-from marlin.audit import services
-from marlin.audit.jobs import audit_seal_job
-from marlin.audit.models import AuditEvent, AuditSeal
+from audit import services
+from audit.jobs import audit_seal_job
+from audit.models import AuditEvent, AuditSeal
 from tasks.models import Repository
 
 pytestmark = pytest.mark.django_db

@@ -3,8 +3,8 @@
 import pytest
 from django.db import connection
 
-from marlin.accounts.services import user_upsert
-from marlin.audit.models import AuditEvent
+from accounts.services import user_upsert
+from audit.models import AuditEvent
 from tests.reviews.helpers import task_in_review
 
 pytestmark = pytest.mark.django_db

@@ -1,9 +1,9 @@
 import pytest
 from django.db import DatabaseError, IntegrityError, connection, transaction
 
-from marlin.audit.db import audited_models
-from marlin.audit.models import AuditEvent
-from marlin.context import audit_reason, operation
+from audit.db import audited_models
+from audit.models import AuditEvent
+from core.context import audit_reason, operation
 from tasks.models import Repository
 
 pytestmark = pytest.mark.django_db
@@ -119,7 +119,7 @@ def test_every_domain_table_has_the_audit_trigger():
 
 
 def test_a_named_insert_carries_its_action():
-    from marlin.context import audit_insert
+    from core.context import audit_insert
 
     with audit_insert("repository.imported", object_type="tasks.repository"):
         repository = Repository.objects.create(full_name="a/b", url="https://example.org/a/b")

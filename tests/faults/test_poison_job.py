@@ -2,7 +2,7 @@
 
 import pytest
 
-from marlin.audit.models import AuditEvent
+from audit.models import AuditEvent
 from tasks import services as task_services
 from tasks.models import Candidate, CandidateState, TaskState
 from tests.fakes.model_server import default_answer

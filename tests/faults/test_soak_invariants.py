@@ -1,4 +1,4 @@
-"""The soak's invariant checks (marlin/invariants.py): each catches its violation, none fires on a
+"""The soak's invariant checks (operations/invariants.py): each catches its violation, none fires on a
 clean world. The world: a task completed by consensus, one resolved by an arbiter, one in review
 with one review in, one generated and not submitted."""
 
@@ -12,10 +12,11 @@ from django.core.management.base import CommandError
 from django.db import connection
 from django.utils import timezone
 
-from marlin import context, invariants
-from marlin.audit import services as audit_services
-from marlin.audit.models import AuditEvent, AuditSeal
-from marlin.fsm import apply_transition
+from audit import services as audit_services
+from audit.models import AuditEvent, AuditSeal
+from core import context
+from core.fsm import apply_transition
+from operations import invariants
 from reviews import services as review_services
 from reviews.models import Assignment, AssignmentState, Review
 from tasks import services as task_services

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from marlin.fsm import apply_transition
+from core.fsm import apply_transition
 from tasks import generation
 from tasks import services as task_services
 from tasks.models import Candidate, CandidateState, TaskState

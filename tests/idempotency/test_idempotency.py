@@ -16,11 +16,11 @@ from rest_framework.response import Response
 from rest_framework.test import APIClient
 from rest_framework.views import APIView
 
-from marlin.accounts.models import User
-from marlin.idempotency.decorators import idempotent
-from marlin.idempotency.jobs import prune_idempotency_records_job
-from marlin.idempotency.models import IdempotencyRecord
-from marlin.idempotency.services import prune_idempotency_records, request_fingerprint
+from accounts.models import User
+from idempotency.decorators import idempotent
+from idempotency.jobs import prune_idempotency_records_job
+from idempotency.models import IdempotencyRecord
+from idempotency.services import prune_idempotency_records, request_fingerprint
 from tasks.models import Repository
 
 pytestmark = pytest.mark.urls(__name__)
@@ -61,7 +61,7 @@ urlpatterns = [
     path("other/repositories/", CreateRepository.as_view()),
     path("open/repositories/", OpenCreateRepository.as_view()),
 ]
-handler500 = "marlin.errors.handler500"
+handler500 = "core.errors.handler500"
 
 
 def assert_error_shape(response, status, code):

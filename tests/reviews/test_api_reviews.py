@@ -320,7 +320,7 @@ EXPECTED_QUERIES = (9, 3, 12)
 
 
 def test_the_trail_names_what_happened_in_review(api, live_campaign):
-    from marlin.audit.models import AuditEvent
+    from audit.models import AuditEvent
 
     task = task_in_review(live_campaign)
     review_round(api, task, reviewers(3), [review_body(task, preference=p) for p in (-2, 2, -1)])

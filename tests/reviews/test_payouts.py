@@ -3,7 +3,7 @@
 import pytest
 from django_fsm import TransitionNotAllowed
 
-from marlin.audit.models import AuditEvent
+from audit.models import AuditEvent
 from reviews.models import Arbitration, WorkLog
 from reviews.services import arbitration_send_back
 from tests.accounts.factories import UserFactory

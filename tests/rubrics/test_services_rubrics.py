@@ -5,7 +5,7 @@ import pytest
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from rest_framework.exceptions import ValidationError
 
-from marlin.audit.models import AuditEvent
+from audit.models import AuditEvent
 from rubrics.models import Rubric, RubricRevision, RubricVersion
 from rubrics.selectors import rubric_latest_version
 from rubrics.services import rubric_create, rubric_revise

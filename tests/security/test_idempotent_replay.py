@@ -12,7 +12,7 @@ from django.db import connection
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from marlin.idempotency.models import IdempotencyRecord
+from idempotency.models import IdempotencyRecord
 from reviews import services as review_services
 from reviews.models import Review, WorkLog
 from tests.reviews.helpers import review_body, task_in_review
@@ -61,7 +61,7 @@ def test_ten_concurrent_submits_with_one_key_store_one_review_and_answer_alike(
 def test_a_duplicate_that_waits_too_long_for_the_first_gets_409_and_changes_nothing(
     make_user, live_campaign, settings
 ):
-    from marlin.idempotency.services import _lock_id
+    from idempotency.services import _lock_id
 
     settings.IDEMPOTENCY_WAIT_SECONDS = 0.3
     task = task_in_review(live_campaign)

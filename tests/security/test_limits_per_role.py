@@ -2,8 +2,8 @@
 
 import pytest
 
-from marlin.accounts.api import TokenView
-from marlin.throttling import RoleRateThrottle
+from accounts.api import TokenView
+from core.throttling import RoleRateThrottle
 from tasks.models import Task
 from tests.security.matrix import api_endpoints
 from tests.tasks.factories import make_campaign

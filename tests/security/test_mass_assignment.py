@@ -11,7 +11,7 @@ import pytest
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from marlin.accounts.models import User
+from accounts.models import User
 from reviews.models import Arbitration, Assignment, Outcome, Review, WorkLog
 from rubrics.models import Rubric, RubricRevision
 from tasks import services as task_services

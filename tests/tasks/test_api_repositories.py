@@ -1,6 +1,6 @@
 import pytest
 
-from marlin.audit.models import AuditEvent
+from audit.models import AuditEvent
 from tasks.models import Repository
 
 pytestmark = pytest.mark.django_db

@@ -2,7 +2,7 @@
 
 import pytest
 
-from marlin.audit.models import AuditEvent
+from audit.models import AuditEvent
 from tasks.models import Campaign, Candidate, TaskState, ValidatorResult
 from tests.accounts.factories import UserFactory
 from tests.faults.processes import Beat

@@ -6,7 +6,7 @@ import threading
 import pytest
 from django.db.models import Count
 
-from marlin.audit.models import AuditEvent
+from audit.models import AuditEvent
 from tasks.models import Candidate, CandidateState, Task, TaskState
 from tests.accounts.factories import UserFactory
 from tests.fakes.model_server import default_answer

@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerUnavailable
 
-from marlin.audit.models import AuditEvent
+from audit.models import AuditEvent
 from tasks import jobs, services
 from tasks.evidence.services import evidence_collect, sweep_overdue_evidence
 from tasks.models import Campaign, Candidate, CandidateState, ValidatorResult

@@ -6,7 +6,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from marlin.audit.models import AuditEvent
+from audit.models import AuditEvent
 from tasks.catalogue import ImportReport, read_rows, repositories_import
 from tasks.models import Repository
 

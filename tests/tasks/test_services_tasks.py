@@ -5,8 +5,8 @@ import pytest
 from django.utils import timezone
 from django_fsm import TransitionNotAllowed
 
-from marlin.audit.models import AuditEvent
-from marlin.errors import Conflict
+from audit.models import AuditEvent
+from core.errors import Conflict
 from tasks import generation, services
 from tasks.models import Candidate, CandidateState, TaskSlot, TaskState
 from tasks.services import ValidationFailed

@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from marlin.audit.models import AuditEvent
+from audit.models import AuditEvent
 from reviews.models import Arbitration, ArbitrationState, Review
 from rubrics.models import RubricRevision
 from tasks.models import Task, TaskState

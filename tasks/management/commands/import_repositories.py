@@ -2,7 +2,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from marlin.context import audit_reason
+from core.context import audit_reason
 from tasks.catalogue import read_rows, repositories_import
 
 SHOWN_REJECTIONS = 20

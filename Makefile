@@ -9,7 +9,7 @@ VENV_STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 BENCH ?=
 
-.PHONY: help venv test run stop lint migrations-check bench
+.PHONY: help venv test run stop lint imports migrations-check bench
 
 help: ## List the targets
 	@echo "Marlin make targets:"
@@ -34,7 +34,7 @@ $(VENV_STAMP): requirements.txt requirements-dev.txt
 	$(VENV)/bin/python -m pip install --disable-pip-version-check -q -r requirements-dev.txt
 	@touch $@
 
-test: venv ## Run pytest against a throwaway PostgreSQL + Redis (PYTEST_ARGS=...)
+test: venv imports ## Check the layers, then run pytest against a throwaway PostgreSQL + Redis (PYTEST_ARGS=...)
 	scripts/test.sh $(PYTEST_ARGS)
 
 run: venv ## Start PostgreSQL, Redis, web (:8000), worker and beat under .local/run
@@ -43,8 +43,11 @@ run: venv ## Start PostgreSQL, Redis, web (:8000), worker and beat under .local/
 stop: ## Stop everything `make run` started
 	scripts/run.sh stop
 
-lint: venv ## ruff check + ruff format --check
+lint: venv imports ## ruff check + ruff format --check + the layer contract
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+imports: venv ## The layer order: an import that climbs a layer or closes a cycle fails (lint-imports)
+	$(VENV)/bin/lint-imports --no-cache
 
 migrations-check: venv ## Fail if models changed without a migration (no database needed)
 	DEBUG=true DJANGO_SETTINGS_MODULE=marlin.settings \

@@ -111,7 +111,6 @@ def run(repeats: int) -> Timer:
     from operations.demo import seed_demo
     from reviews import services as review_services
     from reviews.models import Arbitration
-    from tasks import services as task_services
     from tasks.models import Campaign, Task
 
     call_command("migrate", verbosity=0)
@@ -132,7 +131,7 @@ def run(repeats: int) -> Timer:
         t.page("repository search", "ada", "/app/repositories/search/?q=py")
         t.page("task (draft, 2 candidates)", "ada", f"/app/tasks/{first.pk}/")
         for task in tasks:
-            task_services.task_submit(
+            review_services.task_submit(
                 task=task, actor=ada, preference=-1, rationale="A blocks the injection; B does not."
             )
         # First task: three reviews that agree.

@@ -102,7 +102,7 @@ def make_templates(*, campaign: Any, author: Any, repository: Any, reviewers: Se
                 assert candidate.state == CandidateState.SUCCEEDED
             settle_task(task.pk)
         tasks.append(
-            task_services.task_submit(
+            review_services.task_submit(
                 task=task, actor=author, preference=-1, rationale="Slot A quotes every option."
             )
         )

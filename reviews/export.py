@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 from django.db.models import QuerySet
 
 from reviews.models import Outcome
-from tasks.evidence.services import PREFIX as EVIDENCE_PREFIX
+from tasks.evidence_services import PREFIX as EVIDENCE_PREFIX
 from tasks.models import Campaign, Candidate, ValidatorResult
 
 CHUNK = 1000  # outcomes per database round trip

@@ -241,3 +241,16 @@ def work_totals(entries: QuerySet[WorkLog]) -> dict[str, Any]:
             .order_by("month")
         ],
     }
+
+
+def with_author_feedback(tasks: QuerySet[Task]) -> QuerySet[Task]:
+    """Adds each task's reviews, for `author_feedback`, in one query for the whole list."""
+    return tasks.prefetch_related(
+        Prefetch("reviews", queryset=Review.objects.order_by("round", "id"))
+    )
+
+
+def author_feedback(task: Task) -> list[Review]:
+    """The reviews an author may read: every closed round's, never the open round's."""
+    open_round = task.round if task.state == TaskState.IN_REVIEW else None
+    return [review for review in task.reviews.all() if review.round != open_round]

@@ -27,8 +27,39 @@ from reviews.models import (
     WorkLog,
 )
 from rubrics.models import RubricVersion
+from rubrics.services import rubric_revise
+from tasks import services as task_services
 from tasks.evidence.checks import NOT_ABOUT_THE_CHANGE
 from tasks.models import Candidate, Task, TaskState, ValidatorResult
+
+
+def task_submit(*, task: Task, actor: Any, preference: int, rationale: str) -> Task:
+    """Sends a draft to review and opens the round's review slots.
+
+    Every turn must be answered, the author's judgment given and the blocking validators pass
+    (`tasks.services.task_check_submittable`, whose results are kept even when this refuses).
+    """
+    task_services.task_check_submittable(task=task, actor=actor, rationale=rationale)
+    with transaction.atomic():
+        locked = task_services.draft_locked(task, actor, "be submitted")
+        transition_locked(
+            locked,
+            "submit",
+            actor=actor,
+            preference=preference,
+            rationale=rationale,
+            at=timezone.now(),
+        )
+        review_slots_open(task=locked)
+        return locked
+
+
+@transaction.atomic
+def task_cancel(*, task: Task, actor: Any, reason: str) -> Task:
+    """A lead stops a task for good; its open review slots close."""
+    cancelled = apply_transition(task, "cancel", actor=actor, reason=reason)
+    review_slots_close(task=cancelled)
+    return cancelled
 
 
 def review_slots_open(*, task: Task) -> list[ReviewSlot]:
@@ -397,8 +428,6 @@ def arbitration_resolve(
     rubric_revision: dict[str, Any] | None = None,
 ) -> Arbitration:
     """Decides the task (completed, by arbitration); may revise the rubric in the same transaction."""
-    from rubrics.services import rubric_revise
-
     locked, task = _lock_arbitration(arbitration)
     _claimed_by(locked, task, actor)
     version = task.campaign.rubric_version

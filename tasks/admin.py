@@ -1,9 +1,6 @@
-from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.contrib import admin
 from django.http import HttpRequest
-from django_fsm import TransitionNotAllowed
 
-from tasks import services
 from tasks.models import (
     Campaign,
     Candidate,
@@ -61,18 +58,6 @@ class TaskAdmin(admin.ModelAdmin):
     raw_id_fields = ["author", "repository", "campaign"]
     readonly_fields = ["state", "round", "submitted_at", "author_preference", "author_rationale"]
     inlines = [TurnInline, SlotInline]
-    actions = ["cancel_tasks"]
-
-    @admin.action(description="Cancel the selected tasks (through the state machine)")
-    def cancel_tasks(self, request: HttpRequest, queryset: QuerySet[Task]) -> None:
-        done = 0
-        for task in queryset:
-            try:
-                services.task_cancel(task=task, actor=request.user, reason="cancelled in the admin")
-                done += 1
-            except (TransitionNotAllowed, PermissionError) as exc:
-                self.message_user(request, f"Task {task.pk}: {exc}", messages.WARNING)
-        self.message_user(request, f"Cancelled {done} task(s).")
 
 
 @admin.register(Candidate)

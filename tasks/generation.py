@@ -22,8 +22,10 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerUnavailable
 
 from core.fsm import transition_locked
-from tasks import spend
+from core.jobs import send_job
+from tasks import spend, validator_runs
 from tasks.diffs import extract_diff
+from tasks.evidence_services import evidence_dispatch_on_commit, evidence_due
 from tasks.models import Candidate, CandidateState, Task, TaskState
 from tasks.providers import (
     GenerationRequest,
@@ -49,12 +51,10 @@ def dispatch_on_commit(candidate_ids: list[int], *, countdown: float = 0) -> Non
 
 
 def _send(candidate_ids: list[int], countdown: float) -> None:
-    from tasks.jobs import generate_candidate_job
-
     for n, candidate_id in enumerate(candidate_ids):
         try:
-            generate_candidate_job.apply_async(
-                kwargs={"candidate_id": candidate_id}, countdown=countdown or None
+            send_job(
+                "tasks.generate_candidate", candidate_id=candidate_id, countdown=countdown or None
             )
         except BrokerUnavailable as exc:
             # Stop at the first failure: every further message would wait out the same timeout.
@@ -193,9 +193,6 @@ def _locked_if_still_claimed(candidate_id: int, token: str) -> Candidate | None:
 
 
 def _store_answer(candidate_id: int, token: str, result: GenerationResult) -> str:
-    from tasks.evidence.services import evidence_dispatch_on_commit, evidence_due
-    from tasks.services import candidate_validate
-
     with transaction.atomic():
         candidate = _locked_if_still_claimed(candidate_id, token)
         if candidate is None:
@@ -214,7 +211,7 @@ def _store_answer(candidate_id: int, token: str, result: GenerationResult) -> st
             content_hash=hashlib.sha256(result.output.encode()).hexdigest(),
             evidence_due_at=evidence_due(task.campaign.evidence),
         )
-        candidate_validate(candidate=candidate)
+        validator_runs.candidate_validate(candidate=candidate)
         evidence_dispatch_on_commit(candidate=candidate, campaign_evidence=task.campaign.evidence)
         # Only this slot's next turn: the other slots' pending jobs are queued already, and
         # re-dispatching them would both duplicate the job and lock the row its job claims.

@@ -3,7 +3,7 @@
 from celery import shared_task
 
 from tasks import generation
-from tasks.evidence.services import evidence_collect, sweep_overdue_evidence
+from tasks.evidence_services import evidence_collect, sweep_overdue_evidence
 
 
 # No result is stored: nothing reads it, and the write to Redis would cost every job a round trip.

@@ -6,7 +6,6 @@ from django.db.models import F, Func, OuterRef, Prefetch, Q, QuerySet, Subquery,
 from django.db.models.functions import Coalesce
 
 from core.roles import Role, user_has_role
-from reviews.models import Review
 from tasks.models import (
     Campaign,
     Candidate,
@@ -61,7 +60,6 @@ def tasks_visible_to(*, user: Any) -> QuerySet[Task]:
         Prefetch(
             "validator_results", queryset=ValidatorResult.objects.filter(candidate__isnull=True)
         ),
-        Prefetch("reviews", queryset=Review.objects.order_by("round", "id")),
     )
     if user_has_role(user, Role.LEAD, Role.AUDITOR):
         return queryset

@@ -8,13 +8,12 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import Count
-from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
 from core.errors import Conflict
 from core.fsm import apply_transition, transition_locked
 from rubrics.models import RubricVersion
-from tasks import generation, spend, validators
+from tasks import generation, spend, validator_runs
 from tasks.models import (
     Campaign,
     Candidate,
@@ -157,7 +156,8 @@ def task_create(
     return task
 
 
-def _lock_draft(task: Task, actor: Any, doing: str) -> Task:
+def draft_locked(task: Task, actor: Any, doing: str) -> Task:
+    """The task, locked, when `actor` is its author and it is a draft (inside a transaction)."""
     locked = Task.objects.select_for_update().get(pk=task.pk)
     if locked.author_id != actor.pk:
         raise PermissionError(f"Only the task's author may {doing}.")
@@ -169,7 +169,7 @@ def _lock_draft(task: Task, actor: Any, doing: str) -> Task:
 @transaction.atomic
 def task_update(*, task: Task, actor: Any, fields: dict[str, Any]) -> Task:
     """Edits a draft task's scenario, repository, base commit or kind."""
-    locked = _lock_draft(task, actor, "be edited")
+    locked = draft_locked(task, actor, "be edited")
     for name, value in fields.items():
         setattr(locked, name, value)
     locked.save()
@@ -179,7 +179,7 @@ def task_update(*, task: Task, actor: Any, fields: dict[str, Any]) -> Task:
 @transaction.atomic
 def turn_add(*, task: Task, actor: Any, prompt: str) -> Turn:
     """Adds a follow-up prompt; the models answer it at the next `generate`."""
-    locked = _lock_draft(task, actor, "take a follow-up")
+    locked = draft_locked(task, actor, "take a follow-up")
     last = locked.turns.order_by("-index").values_list("index", flat=True).first() or 0
     return Turn.objects.create(task=locked, index=last + 1, prompt=prompt)
 
@@ -221,48 +221,18 @@ def task_retry(*, task: Task, actor: Any) -> Task:
     return locked
 
 
-def candidate_validate(*, candidate: Candidate) -> list[ValidatorResult]:
-    """Runs the campaign's candidate validators and stores their results."""
-    chosen = validators.chosen(candidate.turn.task.campaign.validators, "candidate")
-    return _store_results(candidate.turn.task, candidate, chosen, candidate)
+def task_check_submittable(*, task: Task, actor: Any, rationale: str) -> None:
+    """Runs the task validators on a draft whose every turn is answered and stores their results.
 
-
-def _store_results(
-    task: Task, candidate: Candidate | None, chosen: list, subject: Any
-) -> list[ValidatorResult]:
-    results = []
-    for check_def in chosen:
-        check = check_def.run(subject)
-        results.append(
-            ValidatorResult(
-                task=task,
-                candidate=candidate,
-                key=check_def.key,
-                passed=check.passed,
-                severity=check_def.severity,
-                message=check.message,
-                details=check.details,
-            )
-        )
-    return ValidatorResult.objects.bulk_create(
-        results,
-        update_conflicts=True,
-        unique_fields=["task", "candidate", "key"],
-        update_fields=["passed", "severity", "message", "details", "updated_at"],
-    )
-
-
-def task_submit(*, task: Task, actor: Any, preference: int, rationale: str) -> Task:
-    """Sends a draft to review: every turn answered, the author's judgment given, validators pass."""
+    The results are committed (they are shown with the task) whether or not submit proceeds;
+    raises ValidationFailed when a blocking one fails. `reviews.services.task_submit` calls it.
+    """
     with transaction.atomic():
-        locked = _lock_draft(task, actor, "be submitted")
+        locked = draft_locked(task, actor, "be submitted")
         if not every_turn_answered(locked):
             raise Conflict("Every turn needs an answer from every model version; generate first.")
         locked.author_rationale = rationale
-        results = _store_results(
-            locked, None, validators.chosen(locked.campaign.validators, "task"), locked
-        )
-    # The results are committed (they are shown with the task) whether or not submit proceeds.
+        results = validator_runs.task_validate(task=locked)
     failing = [
         {
             "key": r.key,
@@ -274,30 +244,6 @@ def task_submit(*, task: Task, actor: Any, preference: int, rationale: str) -> T
     ]
     if failing:
         raise ValidationFailed({"failing": failing})
-    from reviews.services import review_slots_open
-
-    with transaction.atomic():
-        locked = _lock_draft(task, actor, "be submitted")
-        transition_locked(
-            locked,
-            "submit",
-            actor=actor,
-            preference=preference,
-            rationale=rationale,
-            at=timezone.now(),
-        )
-        review_slots_open(task=locked)
-        return locked
-
-
-@transaction.atomic
-def task_cancel(*, task: Task, actor: Any, reason: str) -> Task:
-    """A lead stops a task for good; its open review slots close."""
-    from reviews.services import review_slots_close
-
-    cancelled = apply_transition(task, "cancel", actor=actor, reason=reason)
-    review_slots_close(task=cancelled)
-    return cancelled
 
 
 @transaction.atomic

@@ -70,7 +70,9 @@ def a_round_missing_its_last_review(campaign):
     task = make_task(campaign=campaign)
     task_services.task_generate(task=task, actor=task.author)
     generate_inline(task)
-    task_services.task_submit(task=task, actor=task.author, preference=-1, rationale=GOOD_RATIONALE)
+    review_services.task_submit(
+        task=task, actor=task.author, preference=-1, rationale=GOOD_RATIONALE
+    )
     for _ in range(2):
         reviewer = UserFactory(roles=["reviewer"])
         assignment = review_services.assignment_claim_next(reviewer=reviewer)

@@ -1,5 +1,6 @@
 """Building tasks that are in review, and complete score sheets for them."""
 
+from reviews import services as review_services
 from tasks import services as task_services
 from tests.accounts.factories import UserFactory
 from tests.tasks.factories import GOOD_RATIONALE, make_task
@@ -16,7 +17,7 @@ def task_in_review(campaign, *, turns=1, author=None):
         )
     task_services.task_generate(task=task, actor=task.author)
     generate_inline(task)
-    return task_services.task_submit(
+    return review_services.task_submit(
         task=task, actor=task.author, preference=1, rationale=GOOD_RATIONALE
     )
 

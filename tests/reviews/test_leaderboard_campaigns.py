@@ -2,6 +2,7 @@
 
 import pytest
 
+from reviews import services as review_services
 from tasks import services as task_services
 from tasks.models import Campaign, Task
 from tests.reviews.helpers import review_body, reviewers
@@ -44,7 +45,7 @@ def judge_copies(api, campaign, people):
     for task in Task.objects.filter(campaign=campaign).order_by("id"):
         task_services.task_generate(task=task, actor=task.author)
         generate_inline(task)
-        task = task_services.task_submit(
+        task = review_services.task_submit(
             task=task, actor=task.author, preference=-1, rationale=GOOD_RATIONALE
         )
         slots = tuple(task.slots.order_by("label").values_list("label", flat=True))

@@ -2,7 +2,7 @@
 
 import pytest
 
-from accounts.api import TokenView
+from api.accounts import TokenView
 from core.throttling import RoleRateThrottle
 from tasks.models import Task
 from tests.security.matrix import api_endpoints

@@ -10,7 +10,7 @@ from kombu.exceptions import OperationalError as BrokerUnavailable
 
 from audit.models import AuditEvent
 from tasks import jobs, services
-from tasks.evidence.services import evidence_collect, sweep_overdue_evidence
+from tasks.evidence_services import evidence_collect, sweep_overdue_evidence
 from tasks.models import Campaign, Candidate, CandidateState, ValidatorResult
 from tests.tasks.evidence_repos import CALC, PYTEST, make_repo, workplace_for
 from tests.tasks.factories import RepositoryFactory, make_task
@@ -53,7 +53,9 @@ def generated(live_campaign, fake_models, repo, monkeypatch, django_capture_on_c
     task = make_task(campaign=live_campaign, repository=source, base_commit=repo.commit)
     queued = []
     monkeypatch.setattr(jobs.generate_candidate_job, "apply_async", lambda **kw: None)
-    monkeypatch.setattr(jobs.collect_evidence_job, "delay", lambda **kw: queued.append(kw))
+    monkeypatch.setattr(
+        jobs.collect_evidence_job, "apply_async", lambda **kw: queued.append(kw["kwargs"])
+    )
     with django_capture_on_commit_callbacks(execute=True):
         services.task_generate(task=task, actor=task.author)
         generate_inline(task)
@@ -82,7 +84,9 @@ def test_a_campaign_without_evidence_queues_no_job_and_the_job_does_nothing(
     task = make_task(campaign=live_campaign)
     queued = []
     monkeypatch.setattr(jobs.generate_candidate_job, "apply_async", lambda **kw: None)
-    monkeypatch.setattr(jobs.collect_evidence_job, "delay", lambda **kw: queued.append(kw))
+    monkeypatch.setattr(
+        jobs.collect_evidence_job, "apply_async", lambda **kw: queued.append(kw["kwargs"])
+    )
     with django_capture_on_commit_callbacks(execute=True):
         services.task_generate(task=task, actor=task.author)
         generate_inline(task)
@@ -210,7 +214,7 @@ def test_a_broker_that_is_down_when_the_answer_is_stored_fails_nothing(
         raise BrokerUnavailable("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
 
     monkeypatch.setattr(jobs.generate_candidate_job, "apply_async", lambda **kw: None)
-    monkeypatch.setattr(jobs.collect_evidence_job, "delay", broker_down)
+    monkeypatch.setattr(jobs.collect_evidence_job, "apply_async", broker_down)
     with django_capture_on_commit_callbacks(execute=True):
         services.task_generate(task=task, actor=task.author)
         generate_inline(task)
@@ -222,7 +226,9 @@ def test_a_broker_that_is_down_when_the_answer_is_stored_fails_nothing(
     assert not candidates.filter(evidence_due_at=None).exists()
     assert not candidates.filter(evidence_due_at__gt=timezone.now()).exists()
     queued = []
-    monkeypatch.setattr(jobs.collect_evidence_job, "delay", lambda **kw: queued.append(kw))
+    monkeypatch.setattr(
+        jobs.collect_evidence_job, "apply_async", lambda **kw: queued.append(kw["kwargs"])
+    )
     with django_capture_on_commit_callbacks(execute=True):
         assert sweep_overdue_evidence() == 2
     assert sorted(q["candidate_id"] for q in queued) == sorted(c.pk for c in candidates)

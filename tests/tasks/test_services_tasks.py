@@ -7,6 +7,7 @@ from django_fsm import TransitionNotAllowed
 
 from audit.models import AuditEvent
 from core.errors import Conflict
+from reviews import services as review_services
 from tasks import generation, services
 from tasks.models import Candidate, CandidateState, TaskSlot, TaskState
 from tasks.services import ValidationFailed
@@ -138,7 +139,7 @@ def test_submit_refuses_when_blocking_validators_fail_and_keeps_their_results(li
     services.task_generate(task=task, actor=task.author)
     generate_inline(task)
     with pytest.raises(ValidationFailed) as refused:
-        services.task_submit(task=task, actor=task.author, preference=1, rationale="meh")
+        review_services.task_submit(task=task, actor=task.author, preference=1, rationale="meh")
     failing = {f["key"] for f in refused.value.detail["failing"]}
     assert failing == {"prompt_length", "rationale_length"}
     assert task.validator_results.filter(key="prompt_length", passed=False).exists()
@@ -149,14 +150,16 @@ def test_submit_refuses_when_blocking_validators_fail_and_keeps_their_results(li
 def test_submit_needs_every_turn_answered(live_campaign):
     task = make_task(campaign=live_campaign)
     with pytest.raises(Conflict):
-        services.task_submit(task=task, actor=task.author, preference=1, rationale=GOOD_RATIONALE)
+        review_services.task_submit(
+            task=task, actor=task.author, preference=1, rationale=GOOD_RATIONALE
+        )
 
 
 def test_submit_moves_to_review_and_records_the_transition(live_campaign):
     task = make_task(campaign=live_campaign)
     services.task_generate(task=task, actor=task.author)
     generate_inline(task)
-    task = services.task_submit(
+    task = review_services.task_submit(
         task=task, actor=task.author, preference=-2, rationale=GOOD_RATIONALE
     )
     assert task.state == TaskState.IN_REVIEW and task.author_preference == -2
@@ -168,9 +171,9 @@ def test_submit_moves_to_review_and_records_the_transition(live_campaign):
 def test_only_a_lead_cancels_and_the_reason_is_kept(live_campaign):
     task = make_task(campaign=live_campaign)
     with pytest.raises(PermissionError):
-        services.task_cancel(task=task, actor=task.author, reason="no")
+        review_services.task_cancel(task=task, actor=task.author, reason="no")
     lead = UserFactory(roles=["lead"])
-    services.task_cancel(task=task, actor=lead, reason="duplicate of another task")
+    review_services.task_cancel(task=task, actor=lead, reason="duplicate of another task")
     event = AuditEvent.objects.filter(object_type="tasks.task", object_id=str(task.pk)).last()
     assert (event.action, event.reason, event.actor_id) == (
         "task.cancelled",
@@ -178,7 +181,7 @@ def test_only_a_lead_cancels_and_the_reason_is_kept(live_campaign):
         lead.id,
     )
     with pytest.raises(TransitionNotAllowed):
-        services.task_cancel(task=task, actor=lead, reason="again")
+        review_services.task_cancel(task=task, actor=lead, reason="again")
 
 
 def test_storing_an_answer_dispatches_only_that_slots_next_turn(live_campaign):

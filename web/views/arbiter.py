@@ -10,9 +10,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from api.reviews import ResolveInput
 from core.roles import Role, user_has_role
 from reviews import selectors, services
-from reviews.api import ResolveInput
 from reviews.models import Arbitration, ArbitrationState
 from web.access import RefusedError, attempt, role_required
 from web.forms import resolve_body, revision_from

@@ -11,11 +11,13 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRefresh
 
+from api.tasks import SubmitInput, TaskInput, TurnInput
 from core.fsm import available_transitions
 from core.roles import Role
+from reviews import selectors as review_selectors
+from reviews import services as review_services
 from reviews.models import ReviewSlot
 from tasks import selectors, services
-from tasks.api.tasks import SubmitInput, TaskInput, TurnInput
 from tasks.models import Candidate, CandidateState, Task, TaskState
 from web.access import RefusedError, attempt, role_required
 from web.forms import integer_or_raw, task_body
@@ -26,7 +28,8 @@ SEARCH_LIMIT = 20
 
 
 def _visible(request: HttpRequest, pk: int) -> Task:
-    return get_object_or_404(selectors.tasks_visible_to(user=request.user), pk=pk)
+    tasks = review_selectors.with_author_feedback(selectors.tasks_visible_to(user=request.user))
+    return get_object_or_404(tasks, pk=pk)
 
 
 @require_GET
@@ -142,8 +145,6 @@ def _task_page(
         )
         for t in task.turns.all()
     ]
-    open_round = task.round if task.state == TaskState.IN_REVIEW else None
-    feedback = [r for r in task.reviews.all() if r.round != open_round]
     return render(
         request,
         "web/author/task_detail.html",
@@ -152,7 +153,7 @@ def _task_page(
             "turns": turns,
             "progress": _progress(task) if task.state == TaskState.GENERATING else None,
             "transitions": available_transitions(task, request.user),
-            "feedback": feedback,
+            "feedback": review_selectors.author_feedback(task),
             "new_turns": [t.index for t in turns if t.new_this_round],
             "preferences": PREFERENCES,
             "values": request.POST if request.method == "POST" else {},
@@ -235,7 +236,7 @@ def task_submit(request: HttpRequest, pk: int) -> HttpResponse:
             }
         )
         data.is_valid(raise_exception=True)
-        services.task_submit(task=task, actor=request.user, **data.validated_data)
+        review_services.task_submit(task=task, actor=request.user, **data.validated_data)
 
     return _act(request, pk, submit, "Submitted for review.")
 

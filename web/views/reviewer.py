@@ -7,9 +7,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from api.reviews import ReviewInput
 from core.roles import Role
 from reviews import selectors, services
-from reviews.api import ReviewInput
 from reviews.models import Assignment, AssignmentState, Review
 from web.access import RefusedError, attempt, role_required
 from web.forms import integer_or_raw, review_body

@@ -9,12 +9,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from api.tasks import MAX_TEXT_CHARS, ValidatorResultOutput
 from core.permissions import has_role
 from core.roles import Role
 from idempotency.decorators import idempotent
 from reviews import selectors, services
 from reviews.models import Arbitration, Assignment, Review
-from tasks.api.tasks import MAX_TEXT_CHARS, ValidatorResultOutput
 from tasks.models import Task
 
 

@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.permissions import IsAuthenticated
@@ -13,8 +14,10 @@ from core.fsm import available_transitions
 from core.permissions import ReadersAndWriters, has_role
 from core.roles import Role
 from idempotency.decorators import idempotent
+from reviews import selectors as review_selectors
+from reviews import services as review_services
 from tasks import selectors, services
-from tasks.models import Campaign, Candidate, Repository, Task, TaskState, ValidatorResult
+from tasks.models import Campaign, Candidate, Repository, Task, ValidatorResult
 
 MAX_PROMPT_CHARS = 50_000
 MAX_TEXT_CHARS = 20_000
@@ -70,7 +73,6 @@ class TaskOutput(serializers.ModelSerializer):
 
     def get_feedback(self, task: Task) -> list[dict[str, Any]]:
         """Reviewers' verdicts and comments of closed rounds, without who wrote them."""
-        open_round = task.round if task.state == TaskState.IN_REVIEW else None
         return [
             {
                 "round": r.round,
@@ -78,8 +80,7 @@ class TaskOutput(serializers.ModelSerializer):
                 "comments": r.comments,
                 "rationale": r.rationale,
             }
-            for r in task.reviews.all()
-            if r.round != open_round
+            for r in review_selectors.author_feedback(task)
         ]
 
     def get_scenario(self, task: Task) -> dict[str, str]:
@@ -144,8 +145,12 @@ class CancelInput(serializers.Serializer):
     reason = serializers.CharField(max_length=MAX_TEXT_CHARS)
 
 
+def _tasks_shown_to(user: Any) -> QuerySet[Task]:
+    return review_selectors.with_author_feedback(selectors.tasks_visible_to(user=user))
+
+
 def _task_response(request: Request, task: Task, status_code: int = 200) -> Response:
-    fresh = selectors.tasks_visible_to(user=request.user).get(pk=task.pk)
+    fresh = _tasks_shown_to(request.user).get(pk=task.pk)
     return Response(TaskOutput(fresh, context={"request": request}).data, status=status_code)
 
 
@@ -156,7 +161,7 @@ class TaskListCreate(ReadersAndWriters, generics.ListAPIView):
     filterset_fields = ["state", "campaign", "kind"]
 
     def get_queryset(self):  # type: ignore[no-untyped-def]
-        return selectors.tasks_visible_to(user=self.request.user).order_by("-id")
+        return _tasks_shown_to(self.request.user).order_by("-id")
 
     @extend_schema(request=TaskInput, responses={201: TaskOutput})
     @idempotent
@@ -172,7 +177,7 @@ class TaskDetail(generics.RetrieveAPIView):
     permission_classes = [IsAuthenticated, has_role(Role.AUTHOR, Role.LEAD, Role.AUDITOR)]
 
     def get_queryset(self):  # type: ignore[no-untyped-def]
-        return selectors.tasks_visible_to(user=self.request.user)
+        return _tasks_shown_to(self.request.user)
 
     @extend_schema(request=TaskPatch, responses=TaskOutput)
     def patch(self, request: Request, pk: int) -> Response:
@@ -228,7 +233,7 @@ class TaskSubmit(_TaskAction):
     def post(self, request: Request, pk: int) -> Response:
         data = SubmitInput(data=request.data)
         data.is_valid(raise_exception=True)
-        task = services.task_submit(
+        task = review_services.task_submit(
             task=self.task(request, pk), actor=request.user, **data.validated_data
         )
         return _task_response(request, task)
@@ -250,7 +255,7 @@ class TaskCancel(_TaskAction):
     def post(self, request: Request, pk: int) -> Response:
         data = CancelInput(data=request.data)
         data.is_valid(raise_exception=True)
-        task = services.task_cancel(
+        task = review_services.task_cancel(
             task=self.task(request, pk), actor=request.user, **data.validated_data
         )
         return _task_response(request, task)

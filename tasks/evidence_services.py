@@ -20,6 +20,7 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerUnavailable
 
 from core.context import audit_insert
+from core.jobs import send_job
 from tasks.evidence.checks import (
     NOT_ABOUT_THE_CHANGE,
     Finding,
@@ -54,10 +55,8 @@ def _deadline() -> datetime:
 def _send(candidate_id: int) -> None:
     """Like generation's dispatch, a broker that is down fails nobody: the answer is stored
     already, and the evidence is due at once for the sweep to send when the broker is back."""
-    from tasks.jobs import collect_evidence_job
-
     try:
-        collect_evidence_job.delay(candidate_id=candidate_id)
+        send_job("tasks.collect_evidence", candidate_id=candidate_id)
     except BrokerUnavailable as exc:
         logger.warning(
             "broker unavailable; evidence not queued, left for the sweep",

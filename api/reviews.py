@@ -16,6 +16,7 @@ from idempotency.decorators import idempotent
 from reviews import selectors, services
 from reviews.models import Arbitration, Assignment, Review
 from tasks.models import Task
+from tasks.preferences import PREFERENCE_MAX, PREFERENCE_MIN
 
 
 class BlindCandidateOutput(serializers.Serializer):
@@ -129,7 +130,7 @@ class ScoreInput(serializers.Serializer):
 
 class ReviewInput(serializers.Serializer):
     scores = ScoreInput(many=True, allow_empty=False, max_length=2000)
-    preference = serializers.IntegerField(min_value=-3, max_value=3)
+    preference = serializers.IntegerField(min_value=PREFERENCE_MIN, max_value=PREFERENCE_MAX)
     rationale = serializers.CharField(max_length=MAX_TEXT_CHARS)
     verdict = serializers.ChoiceField(choices=Review.Verdict.choices)
     comments = serializers.CharField(
@@ -282,7 +283,9 @@ class RubricRevisionInput(serializers.Serializer):
 
 class ResolveInput(serializers.Serializer):
     decision = serializers.ChoiceField(choices=["resolve", "send_back"])
-    preference = serializers.IntegerField(min_value=-3, max_value=3, required=False)
+    preference = serializers.IntegerField(
+        min_value=PREFERENCE_MIN, max_value=PREFERENCE_MAX, required=False
+    )
     scores = ScoreInput(many=True, required=False)
     rationale = serializers.CharField(max_length=MAX_TEXT_CHARS)
     rubric_revision = RubricRevisionInput(required=False)

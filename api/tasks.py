@@ -18,6 +18,7 @@ from reviews import selectors as review_selectors
 from reviews import services as review_services
 from tasks import selectors, services
 from tasks.models import Campaign, Candidate, Repository, Task, ValidatorResult
+from tasks.preferences import PREFERENCE_MAX, PREFERENCE_MIN
 
 MAX_PROMPT_CHARS = 50_000
 MAX_TEXT_CHARS = 20_000
@@ -137,7 +138,7 @@ class TurnInput(serializers.Serializer):
 
 
 class SubmitInput(serializers.Serializer):
-    preference = serializers.IntegerField(min_value=-3, max_value=3)
+    preference = serializers.IntegerField(min_value=PREFERENCE_MIN, max_value=PREFERENCE_MAX)
     rationale = serializers.CharField(max_length=MAX_TEXT_CHARS)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import models, transaction
 from django_fsm import TransitionNotAllowed, can_proceed, has_transition_perm
 
@@ -43,7 +44,7 @@ def transition_locked(
         )
     if actor is not None and not has_transition_perm(method, actor):
         raise PermissionError(f"You may not {name} this {model._meta.verbose_name}.")
-    action = f"{model._meta.model_name}.{past_tense(name)}"
+    action = action_of(model, name)
     assert transaction.get_connection().in_atomic_block, "lock the row inside a transaction"
     with context.audit_action(
         action, object_type=model._meta.label_lower, object_id=locked.pk, reason=reason, actor=actor
@@ -57,37 +58,15 @@ def _state_of(obj: models.Model) -> str:
     return str(getattr(obj, "state", "?"))
 
 
-_IRREGULAR = {
-    "submit": "submitted",
-    "resubmit": "resubmitted",
-    "send_back": "sent_back",
-    "fail_generation": "generation_failed",
-    "finish_generation": "generation_finished",
-    "generate": "generation_started",
-    "retry": "retried",
-    "cancel": "cancelled",
-    "succeed": "generated",
-    "request_changes": "changes_requested",
-    "escalate": "escalated",
-    "reject": "rejected",
-    "complete": "completed",
-    "resolve": "resolved",
-    "revise": "revised",
-    "release": "released",
-    "expire": "expired",
-    "claim": "claimed",
-    "reopen": "reopened",
-    "fill": "filled",
-    "pay": "paid",
-}
-
-
-def past_tense(verb: str) -> str:
-    if verb in _IRREGULAR:
-        return _IRREGULAR[verb]
-    if verb.endswith("e"):
-        return verb + "d"
-    return verb + "ed"
+def action_of(model: type[models.Model], name: str) -> str:
+    """The audit action transition `name` declares (`custom={"action": "task.submitted"}`)."""
+    transitions = getattr(model, name)._django_fsm.transitions.values()
+    actions = {t.custom.get("action") for t in transitions}
+    if len(actions) != 1 or None in actions:
+        raise ImproperlyConfigured(
+            f"{model.__name__}.{name} must declare one audit action: custom={{'action': ...}}."
+        )
+    return actions.pop()
 
 
 def available_transitions(obj: models.Model, user: Any, field: str = "state") -> list[str]:

@@ -34,6 +34,8 @@ from django.db.models import Model
 from django.utils import timezone
 from django_fsm import FSMField
 
+from audit import services as audit_services
+from core.fsm import action_of
 from core.sql import quoted_table
 from reviews.models import Arbitration, Assignment, Review, ReviewSlot
 from tasks.models import Campaign, Candidate, Task, TaskSlot, TaskState, Turn
@@ -118,10 +120,11 @@ def check_candidates() -> Check:
         check.violate("answer missing past submit", f"task {task_id}: {missing}", missing)
     for candidate_id, state, stored in _rows(
         f"""SELECT c.id, c.state, count(e.id) FROM {candidate} c
-            LEFT JOIN audit_event e ON e.object_type = 'tasks.candidate'
-                AND e.object_id = c.id::text AND e.action = 'candidate.generated'
+            LEFT JOIN audit_event e ON e.object_type = %s
+                AND e.object_id = c.id::text AND e.action = %s
             GROUP BY c.id, c.state
-            HAVING count(e.id) <> CASE WHEN c.state = 'succeeded' THEN 1 ELSE 0 END"""
+            HAVING count(e.id) <> CASE WHEN c.state = 'succeeded' THEN 1 ELSE 0 END""",
+        [Candidate._meta.label_lower, action_of(Candidate, "succeed")],
     ):
         kind = "answer stored twice" if stored > 1 else "answer stored without its entry"
         if state != "succeeded":
@@ -237,10 +240,8 @@ def check_transitions_audited() -> Check:
 
 def check_audit_chain(*, seal: bool = True) -> Check:
     """Seals what is pending (as the beat job would), then verifies the hash chain end to end."""
-    from audit import services
-
     check = Check("audit hash chain verifies")
-    report = services.audit_seal_and_verify() if seal else services.audit_verify()
+    report = audit_services.audit_seal_and_verify() if seal else audit_services.audit_verify()
     check.checked = report["checked"]
     if not report["ok"]:
         broken = report["first_broken"]

@@ -42,19 +42,39 @@ class ReviewSlot(FSMModelMixin, models.Model):
     def __str__(self) -> str:
         return f"Task {self.task_id} round {self.round} slot {self.number}"
 
-    @transition(field=state, source=[SlotState.OPEN], target=SlotState.CLAIMED)
+    @transition(
+        field=state,
+        source=[SlotState.OPEN],
+        target=SlotState.CLAIMED,
+        custom={"action": "reviewslot.claimed"},
+    )
     def claim(self) -> None:
         pass
 
-    @transition(field=state, source=[SlotState.CLAIMED], target=SlotState.OPEN)
+    @transition(
+        field=state,
+        source=[SlotState.CLAIMED],
+        target=SlotState.OPEN,
+        custom={"action": "reviewslot.reopened"},
+    )
     def reopen(self) -> None:
         pass
 
-    @transition(field=state, source=[SlotState.CLAIMED], target=SlotState.FILLED)
+    @transition(
+        field=state,
+        source=[SlotState.CLAIMED],
+        target=SlotState.FILLED,
+        custom={"action": "reviewslot.filled"},
+    )
     def fill(self) -> None:
         pass
 
-    @transition(field=state, source=[SlotState.OPEN, SlotState.CLAIMED], target=SlotState.CLOSED)
+    @transition(
+        field=state,
+        source=[SlotState.OPEN, SlotState.CLAIMED],
+        target=SlotState.CLOSED,
+        custom={"action": "reviewslot.closed"},
+    )
     def close(self) -> None:
         """The task left review (cancelled): the slot no longer takes reviewers."""
 
@@ -116,6 +136,7 @@ class Assignment(FSMModelMixin, models.Model):
         source=[AssignmentState.ACTIVE],
         target=AssignmentState.SUBMITTED,
         permission=_is_reviewer,
+        custom={"action": "assignment.submitted"},
     )
     def submit(self, *, at: datetime) -> None:
         self.ended_at = at
@@ -125,11 +146,17 @@ class Assignment(FSMModelMixin, models.Model):
         source=[AssignmentState.ACTIVE],
         target=AssignmentState.RELEASED,
         permission=_is_reviewer,
+        custom={"action": "assignment.released"},
     )
     def release(self, *, at: datetime) -> None:
         self.ended_at = at
 
-    @transition(field=state, source=[AssignmentState.ACTIVE], target=AssignmentState.EXPIRED)
+    @transition(
+        field=state,
+        source=[AssignmentState.ACTIVE],
+        target=AssignmentState.EXPIRED,
+        custom={"action": "assignment.expired"},
+    )
     def expire(self, *, at: datetime) -> None:
         self.ended_at = at
 
@@ -212,19 +239,34 @@ class Arbitration(FSMModelMixin, models.Model):
     def __str__(self) -> str:
         return f"Arbitration {self.pk} of task {self.task_id}"
 
-    @transition(field=state, source=[ArbitrationState.OPEN], target=ArbitrationState.CLAIMED)
+    @transition(
+        field=state,
+        source=[ArbitrationState.OPEN],
+        target=ArbitrationState.CLAIMED,
+        custom={"action": "arbitration.claimed"},
+    )
     def claim(self, *, arbiter: object, at: datetime) -> None:
         self.arbiter = arbiter
         self.claimed_at = at
 
-    @transition(field=state, source=[ArbitrationState.CLAIMED], target=ArbitrationState.RESOLVED)
+    @transition(
+        field=state,
+        source=[ArbitrationState.CLAIMED],
+        target=ArbitrationState.RESOLVED,
+        custom={"action": "arbitration.resolved"},
+    )
     def resolve(self, *, preference: int, scores: list, rationale: str, at: datetime) -> None:
         self.preference = preference
         self.scores = scores
         self.rationale = rationale
         self.decided_at = at
 
-    @transition(field=state, source=[ArbitrationState.CLAIMED], target=ArbitrationState.SENT_BACK)
+    @transition(
+        field=state,
+        source=[ArbitrationState.CLAIMED],
+        target=ArbitrationState.SENT_BACK,
+        custom={"action": "arbitration.sent_back"},
+    )
     def send_back(self, *, rationale: str, at: datetime) -> None:
         self.rationale = rationale
         self.decided_at = at
@@ -322,13 +364,21 @@ class WorkLog(FSMModelMixin, models.Model):
         return f"{self.kind} by {self.person_id} on task {self.task_id}: {self.amount_cents}c"
 
     @transition(
-        field=state, source=[WorkLogState.EARNED], target=WorkLogState.APPROVED, permission=_is_lead
+        field=state,
+        source=[WorkLogState.EARNED],
+        target=WorkLogState.APPROVED,
+        permission=_is_lead,
+        custom={"action": "worklog.approved"},
     )
     def approve(self, *, at: datetime) -> None:
         self.approved_at = at
 
     @transition(
-        field=state, source=[WorkLogState.APPROVED], target=WorkLogState.PAID, permission=_is_lead
+        field=state,
+        source=[WorkLogState.APPROVED],
+        target=WorkLogState.PAID,
+        permission=_is_lead,
+        custom={"action": "worklog.paid"},
     )
     def pay(self, *, at: datetime) -> None:
         self.paid_at = at

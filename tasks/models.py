@@ -217,6 +217,7 @@ class Task(FSMModelMixin, models.Model):
         target=TaskState.GENERATING,
         permission=_is_author,
         conditions=[has_unanswered_turn],
+        custom={"action": "task.generation_started"},
     )
     def generate(self) -> None:
         pass
@@ -226,15 +227,26 @@ class Task(FSMModelMixin, models.Model):
         source=[TaskState.GENERATION_FAILED],
         target=TaskState.GENERATING,
         permission=_is_author,
+        custom={"action": "task.retried"},
     )
     def retry(self) -> None:
         pass
 
-    @transition(field=state, source=[TaskState.GENERATING], target=TaskState.DRAFT)
+    @transition(
+        field=state,
+        source=[TaskState.GENERATING],
+        target=TaskState.DRAFT,
+        custom={"action": "task.generation_finished"},
+    )
     def finish_generation(self) -> None:
         pass
 
-    @transition(field=state, source=[TaskState.GENERATING], target=TaskState.GENERATION_FAILED)
+    @transition(
+        field=state,
+        source=[TaskState.GENERATING],
+        target=TaskState.GENERATION_FAILED,
+        custom={"action": "task.generation_failed"},
+    )
     def fail_generation(self) -> None:
         pass
 
@@ -244,6 +256,7 @@ class Task(FSMModelMixin, models.Model):
         target=TaskState.IN_REVIEW,
         permission=_is_author,
         conditions=[every_turn_answered],
+        custom={"action": "task.submitted"},
     )
     def submit(self, *, preference: int, rationale: str, at: datetime) -> None:
         self.author_preference = preference
@@ -252,27 +265,57 @@ class Task(FSMModelMixin, models.Model):
 
     # The review phase: the round's verdict, arbitration, and the author's revision.
 
-    @transition(field=state, source=[TaskState.IN_REVIEW], target=TaskState.CHANGES_REQUESTED)
+    @transition(
+        field=state,
+        source=[TaskState.IN_REVIEW],
+        target=TaskState.CHANGES_REQUESTED,
+        custom={"action": "task.changes_requested"},
+    )
     def request_changes(self) -> None:
         pass
 
-    @transition(field=state, source=[TaskState.IN_REVIEW], target=TaskState.REJECTED)
+    @transition(
+        field=state,
+        source=[TaskState.IN_REVIEW],
+        target=TaskState.REJECTED,
+        custom={"action": "task.rejected"},
+    )
     def reject(self) -> None:
         pass
 
-    @transition(field=state, source=[TaskState.IN_REVIEW], target=TaskState.COMPLETED)
+    @transition(
+        field=state,
+        source=[TaskState.IN_REVIEW],
+        target=TaskState.COMPLETED,
+        custom={"action": "task.completed"},
+    )
     def complete(self) -> None:
         pass
 
-    @transition(field=state, source=[TaskState.IN_REVIEW], target=TaskState.IN_ARBITRATION)
+    @transition(
+        field=state,
+        source=[TaskState.IN_REVIEW],
+        target=TaskState.IN_ARBITRATION,
+        custom={"action": "task.escalated"},
+    )
     def escalate(self) -> None:
         pass
 
-    @transition(field=state, source=[TaskState.IN_ARBITRATION], target=TaskState.COMPLETED)
+    @transition(
+        field=state,
+        source=[TaskState.IN_ARBITRATION],
+        target=TaskState.COMPLETED,
+        custom={"action": "task.resolved"},
+    )
     def resolve(self) -> None:
         pass
 
-    @transition(field=state, source=[TaskState.IN_ARBITRATION], target=TaskState.CHANGES_REQUESTED)
+    @transition(
+        field=state,
+        source=[TaskState.IN_ARBITRATION],
+        target=TaskState.CHANGES_REQUESTED,
+        custom={"action": "task.sent_back"},
+    )
     def send_back(self) -> None:
         pass
 
@@ -281,11 +324,18 @@ class Task(FSMModelMixin, models.Model):
         source=[TaskState.CHANGES_REQUESTED],
         target=TaskState.DRAFT,
         permission=_is_author,
+        custom={"action": "task.revised"},
     )
     def revise(self) -> None:
         self.round += 1
 
-    @transition(field=state, source=CANCELLABLE, target=TaskState.CANCELLED, permission=_is_lead)
+    @transition(
+        field=state,
+        source=CANCELLABLE,
+        target=TaskState.CANCELLED,
+        permission=_is_lead,
+        custom={"action": "task.cancelled"},
+    )
     def cancel(self) -> None:
         pass
 
@@ -388,13 +438,23 @@ class Candidate(FSMModelMixin, models.Model):
     def __str__(self) -> str:
         return f"Candidate {self.slot.label} of turn {self.turn_id}"
 
-    @transition(field=state, source=[CandidateState.PENDING], target=CandidateState.RUNNING)
+    @transition(
+        field=state,
+        source=[CandidateState.PENDING],
+        target=CandidateState.RUNNING,
+        custom={"action": "candidate.claimed"},
+    )
     def claim(self, *, token: str, at: datetime) -> None:
         self.attempts += 1
         self.claim_token = token
         self.claimed_at = at
 
-    @transition(field=state, source=[CandidateState.RUNNING], target=CandidateState.SUCCEEDED)
+    @transition(
+        field=state,
+        source=[CandidateState.RUNNING],
+        target=CandidateState.SUCCEEDED,
+        custom={"action": "candidate.generated"},
+    )
     def succeed(self, **record: object) -> None:
         for name, value in record.items():
             setattr(self, name, value)
@@ -402,25 +462,46 @@ class Candidate(FSMModelMixin, models.Model):
         self.claim_token = ""
         self.token_charge = usage_tokens(self.usage) or self.token_charge
 
-    @transition(field=state, source=[CandidateState.RUNNING], target=CandidateState.PENDING)
+    @transition(
+        field=state,
+        source=[CandidateState.RUNNING],
+        target=CandidateState.PENDING,
+        custom={"action": "candidate.released"},
+    )
     def release(self, *, error: str) -> None:
         """Back to the queue: a retryable failure, or a job lost with its worker."""
         self.error = error
         self.claim_token = ""
         self.token_charge = 0  # a failed call returns no usage to charge
 
-    @transition(field=state, source=[CandidateState.RUNNING], target=CandidateState.FAILED)
+    @transition(
+        field=state,
+        source=[CandidateState.RUNNING],
+        target=CandidateState.FAILED,
+        custom={"action": "candidate.failed"},
+    )
     def fail(self, *, error: str) -> None:
         self.error = error
         self.claim_token = ""
         self.token_charge = 0
 
-    @transition(field=state, source=[CandidateState.PENDING], target=CandidateState.FAILED)
+    @transition(
+        field=state,
+        source=[CandidateState.PENDING],
+        target=CandidateState.FAILED,
+        custom={"action": "candidate.refused"},
+    )
     def refuse(self, *, error: str) -> None:
         """Not sent at all: the call could take the campaign past its token budget."""
         self.error = error
 
-    @transition(field=state, source=[CandidateState.FAILED], target=CandidateState.PENDING)
+    @transition(
+        field=state,
+        source=[CandidateState.FAILED],
+        target=CandidateState.PENDING,
+        # The name the trail has always stored, kept so that filters over old entries still match.
+        custom={"action": "candidate.reseted"},
+    )
     def reset(self) -> None:
         self.attempts = 0
         self.error = ""

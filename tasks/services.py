@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -108,20 +109,32 @@ def campaign_create(
     return campaign
 
 
-def _balanced_slots(campaign: Campaign) -> list[ModelVersion]:
-    """Model versions in slot order, so each is `A` in an equal share of the campaign's tasks."""
-    versions = list(campaign.model_versions.order_by("pk"))
-    times_first = dict(
-        TaskSlot.objects.filter(task__campaign=campaign, label="A")
-        .values("model_version")
-        .annotate(n=Count("id"))
-        .values_list("model_version", "n")
+def _times_first(campaign: Campaign) -> Counter[int]:
+    return Counter(
+        dict(
+            TaskSlot.objects.filter(task__campaign=campaign, label="A")
+            .values("model_version")
+            .annotate(n=Count("id"))
+            .values_list("model_version", "n")
+        )
     )
-    fewest = min(times_first.get(v.pk, 0) for v in versions)
-    first = random.choice([v for v in versions if times_first.get(v.pk, 0) == fewest])  # noqa: S311
-    rest = [v for v in versions if v.pk != first.pk]
-    random.shuffle(rest)
-    return [first, *rest]
+
+
+def balanced_slot_orders(
+    versions: Sequence[ModelVersion], times_first: Counter[int], count: int
+) -> list[list[ModelVersion]]:
+    """Slot orders (A, B, …) for `count` new tasks: each version goes first in as equal a share
+    of the campaign's tasks as can be (`times_first` counts the tasks so far, and is updated);
+    ties and the other slots are drawn at random, so no position is predictable."""
+    orders = []
+    for _ in range(count):
+        fewest = min(times_first[v.pk] for v in versions)
+        first = random.choice([v for v in versions if times_first[v.pk] == fewest])  # noqa: S311
+        times_first[first.pk] += 1
+        rest = [v for v in versions if v.pk != first.pk]
+        random.shuffle(rest)
+        orders.append([first, *rest])
+    return orders
 
 
 @transaction.atomic
@@ -148,9 +161,11 @@ def task_create(
         scenario_description=scenario.get("description", ""),
         scenario_url=scenario.get("url", ""),
     )
+    versions = list(campaign.model_versions.order_by("pk"))
+    (order,) = balanced_slot_orders(versions, _times_first(campaign), 1)
     TaskSlot.objects.bulk_create(
         TaskSlot(task=task, model_version=version, label=SLOT_LABELS[i])
-        for i, version in enumerate(_balanced_slots(campaign))
+        for i, version in enumerate(order)
     )
     Turn.objects.create(task=task, index=1, prompt=prompt)
     return task
@@ -297,17 +312,14 @@ def campaign_rerun(
         )
         for source in sources
     )
-    # Balanced as task_create balances them: the model versions take turns at label A.
     versions = list(rerun.model_versions.order_by("pk"))
+    orders = balanced_slot_orders(versions, Counter(), len(sources))
     turns: list[Turn] = []
     slots: list[TaskSlot] = []
-    for n, (source, task) in enumerate(zip(sources, tasks, strict=True)):
-        first = versions[n % len(versions)]
-        rest = [v for v in versions if v.pk != first.pk]
-        random.shuffle(rest)
+    for source, task, order in zip(sources, tasks, orders, strict=True):
         slots.extend(
             TaskSlot(task=task, model_version=version, label=SLOT_LABELS[i])
-            for i, version in enumerate([first, *rest])
+            for i, version in enumerate(order)
         )
         turns.extend(
             Turn(task=task, index=turn.index, prompt=turn.prompt)

@@ -14,10 +14,11 @@ from api.reviews import ResolveInput
 from core.roles import Role, user_has_role
 from reviews import selectors, services
 from reviews.models import Arbitration, ArbitrationState
+from tasks.preferences import PREFERENCE_CHOICES
 from web.access import RefusedError, attempt, role_required
 from web.forms import resolve_body, revision_from
 from web.highlight import guidance_diff
-from web.views.common import PREFERENCES, score_grid, turn_views
+from web.views.common import score_grid, turn_views
 
 READERS = (Role.ARBITER, Role.LEAD, Role.AUDITOR)
 
@@ -111,7 +112,7 @@ def _arbitration_page(
             ],
             "policy": task.campaign.policy,
             "grid": score_grid(turns, version.criteria, values),
-            "preferences": PREFERENCES,
+            "preferences": PREFERENCE_CHOICES,
             "values": values,
             "errors": errors or [],
             "may_decide": user_has_role(request.user, Role.ARBITER)

@@ -19,9 +19,10 @@ from reviews import services as review_services
 from reviews.models import ReviewSlot
 from tasks import selectors, services
 from tasks.models import Candidate, CandidateState, Task, TaskState
+from tasks.preferences import PREFERENCE_CHOICES
 from web.access import RefusedError, attempt, role_required
 from web.forms import integer_or_raw, task_body
-from web.views.common import PREFERENCES, TurnView, card_for
+from web.views.common import TurnView, card_for
 
 READERS = (Role.AUTHOR, Role.LEAD, Role.AUDITOR)
 SEARCH_LIMIT = 20
@@ -155,7 +156,7 @@ def _task_page(
             "transitions": available_transitions(task, request.user),
             "feedback": review_selectors.author_feedback(task),
             "new_turns": [t.index for t in turns if t.new_this_round],
-            "preferences": PREFERENCES,
+            "preferences": PREFERENCE_CHOICES,
             "values": request.POST if request.method == "POST" else {},
             "errors": errors or [],
             "is_author": task.author_id == request.user.pk,

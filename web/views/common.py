@@ -10,16 +10,6 @@ from django.utils.safestring import SafeString
 from tasks.models import Candidate
 from web.highlight import diff_html, prose_of
 
-PREFERENCES = [
-    (-3, "A much better"),
-    (-2, "A better"),
-    (-1, "A slightly better"),
-    (0, "Tie"),
-    (1, "B slightly better"),
-    (2, "B better"),
-    (3, "B much better"),
-]
-
 
 @dataclass
 class CandidateCard:

@@ -11,9 +11,10 @@ from api.reviews import ReviewInput
 from core.roles import Role
 from reviews import selectors, services
 from reviews.models import Assignment, AssignmentState, Review
+from tasks.preferences import PREFERENCE_CHOICES
 from web.access import RefusedError, attempt, role_required
 from web.forms import integer_or_raw, review_body
-from web.views.common import PREFERENCES, checks_by_criterion, score_grid, turn_views
+from web.views.common import checks_by_criterion, score_grid, turn_views
 
 
 @require_GET
@@ -71,7 +72,7 @@ def _review_page(
                 {"criterion": c, "checks": checks.get(c["key"], [])} for c in version.criteria
             ],
             "grid": score_grid(turns, version.criteria, values),
-            "preferences": PREFERENCES,
+            "preferences": PREFERENCE_CHOICES,
             "verdicts": Review.Verdict.choices,
             "values": values,
             "errors": errors or [],

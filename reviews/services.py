@@ -29,6 +29,7 @@ from reviews.models import (
 from rubrics.models import RubricVersion
 from tasks.evidence.checks import NOT_ABOUT_THE_CHANGE
 from tasks.models import Candidate, Task, TaskState, ValidatorResult
+from tasks.validators import criterion_of
 
 
 def review_slots_open(*, task: Task) -> list[ReviewSlot]:
@@ -345,7 +346,7 @@ def _evidence_conflicts(
             {
                 "key": result["key"],
                 "message": result["message"],
-                "bears_on": result["details"].get("bears_on"),
+                "bears_on": criterion_of(result["key"]),
             }
         )
     if not failing:

@@ -17,7 +17,7 @@ from reviews.models import Arbitration, ArbitrationState
 from web.access import RefusedError, attempt, role_required
 from web.forms import resolve_body, revision_from
 from web.highlight import guidance_diff
-from web.views.common import PREFERENCES, score_grid, turn_views
+from web.views.common import PREFERENCES, rubric_rows, score_grid, turn_views
 
 READERS = (Role.ARBITER, Role.LEAD, Role.AUDITOR)
 
@@ -98,6 +98,7 @@ def _arbitration_page(
             "task": task,
             "turns": turns,
             "reviews": reviews,
+            "rubric_rows": rubric_rows(turns, version.criteria),
             "score_rows": score_rows,
             "disputed": disputed,
             "preferences_given": [r.preference for r in reviews],

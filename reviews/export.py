@@ -6,7 +6,8 @@ messages, `chosen` and `rejected` are the assistant's answer as one message each
 conversation so far is the one the chosen answer followed (each model version answers with its
 own earlier answers as context). Ties are kept, marked `tie` with `margin` 0, slot A as `chosen`.
 The preference is the task's (reviewers judge the whole conversation); scores are per turn.
-`evidence_chosen` / `evidence_rejected` hold each answer's sandboxed checks (tests, linters).
+`evidence_chosen` / `evidence_rejected` hold each answer's sandboxed checks (tests, linters), each
+with the rubric criterion it bears on.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from django.db.models import QuerySet
 from reviews.models import Outcome
 from tasks.evidence_services import PREFIX as EVIDENCE_PREFIX
 from tasks.models import Campaign, Candidate, ValidatorResult
+from tasks.validators import criterion_of
 
 CHUNK = 1000  # outcomes per database round trip
 ROW_GROUP = 2000  # rows per Parquet row group (1,000 measured a higher peak: 324 MB against 299)
@@ -29,7 +31,14 @@ ROW_GROUP = 2000  # rows per Parquet row group (1,000 measured a higher peak: 32
 _MESSAGES = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
 _SCORES = pa.list_(pa.struct([("criterion", pa.string()), ("score", pa.float64())]))
 _EVIDENCE = pa.list_(
-    pa.struct([("check", pa.string()), ("passed", pa.bool_()), ("message", pa.string())])
+    pa.struct(
+        [
+            ("check", pa.string()),
+            ("passed", pa.bool_()),
+            ("message", pa.string()),
+            ("bears_on", pa.string()),
+        ]
+    )
 )
 SCHEMA = pa.schema(
     [
@@ -146,7 +155,7 @@ def _evidence(candidate_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
     for candidate_id, key, passed, message in results:
         check = key.removeprefix(EVIDENCE_PREFIX)
         found.setdefault(candidate_id, []).append(
-            {"check": check, "passed": passed, "message": message}
+            {"check": check, "passed": passed, "message": message, "bears_on": criterion_of(key)}
         )
     return found
 

@@ -31,6 +31,7 @@ from rubrics.services import rubric_revise
 from tasks import services as task_services
 from tasks.evidence.checks import NOT_ABOUT_THE_CHANGE
 from tasks.models import Candidate, Task, TaskState, ValidatorResult
+from tasks.validators import criterion_of
 
 
 def task_submit(*, task: Task, actor: Any, preference: int, rationale: str) -> Task:
@@ -376,7 +377,7 @@ def _evidence_conflicts(
             {
                 "key": result["key"],
                 "message": result["message"],
-                "bears_on": result["details"].get("bears_on"),
+                "bears_on": criterion_of(result["key"]),
             }
         )
     if not failing:

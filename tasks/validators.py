@@ -1,7 +1,8 @@
 """Automated checks on a task and its candidates: a registry of named validators.
 
 A campaign chooses validators by key (all of them when it names none). Blocking failures stop
-`submit`; advisory ones are shown to reviewers.
+`submit`; advisory ones are shown to reviewers, beside the rubric criterion they bear on.
+`criterion_of` answers that for any result key, a validator's or an evidence check's.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tasks.diffs import extract_diff, parse_diff
+from tasks.evidence.checks import CHECKS as EVIDENCE_CHECKS
 from tasks.models import Candidate, Task
 
 BLOCKING = "blocking"
@@ -47,17 +49,27 @@ class Validator:
     target: str  # "task" or "candidate"
     run: Callable[[Any], Check]
     description: str
+    bears_on: str | None = None  # the rubric criterion a reviewer should read the result beside
 
 
 REGISTRY: dict[str, Validator] = {}
 
 
-def validator(key: str, *, severity: str, target: str, description: str):  # type: ignore[no-untyped-def]
+def validator(
+    key: str, *, severity: str, target: str, description: str, bears_on: str | None = None
+) -> Callable[[Callable[[Any], Check]], Callable[[Any], Check]]:
     def register(fn: Callable[[Any], Check]) -> Callable[[Any], Check]:
-        REGISTRY[key] = Validator(key, severity, target, fn, description)
+        REGISTRY[key] = Validator(key, severity, target, fn, description, bears_on)
         return fn
 
     return register
+
+
+def criterion_of(key: str) -> str | None:
+    """The rubric criterion the result stored under `key` (a validator's or an `evidence.*`
+    check's) bears on; None when it bears on none, or the key is unknown."""
+    entry = REGISTRY.get(key) or EVIDENCE_CHECKS.get(key)
+    return entry.bears_on if entry else None
 
 
 @validator(
@@ -135,7 +147,11 @@ def _base_commit(task: Task) -> Check:
 
 
 @validator(
-    "output_present", severity=BLOCKING, target="candidate", description="the model answered"
+    "output_present",
+    severity=BLOCKING,
+    target="candidate",
+    description="the model answered",
+    bears_on="correctness",
 )
 def _output_present(candidate: Candidate) -> Check:
     if not candidate.output.strip():
@@ -148,6 +164,7 @@ def _output_present(candidate: Candidate) -> Check:
     severity=ADVISORY,
     target="candidate",
     description="the answer holds a well-formed unified diff",
+    bears_on="correctness",
 )
 def _diff_parses(candidate: Candidate) -> Check:
     diff = candidate.diff or extract_diff(candidate.output)
@@ -168,6 +185,7 @@ def _diff_parses(candidate: Candidate) -> Check:
     severity=ADVISORY,
     target="candidate",
     description="the answer is within size limits",
+    bears_on="maintainability",
 )
 def _output_size(candidate: Candidate) -> Check:
     size = len(candidate.output)
@@ -183,6 +201,7 @@ def _output_size(candidate: Candidate) -> Check:
     severity=ADVISORY,
     target="candidate",
     description="the answer holds no likely credentials",
+    bears_on="security",
 )
 def _no_secrets(candidate: Candidate) -> Check:
     found = sorted(

@@ -23,19 +23,30 @@ MAX_COMMAND_ARGS = 64
 MAX_ARG_CHARS = 1000
 # What a finding keeps of a step's output: the end, where summaries and failures are.
 KEPT_OUTPUT_CHARS = 8000
-# Which rubric criterion a reviewer should read each finding beside.
-BEARS_ON = {
-    "evidence.apply": "correctness",
-    "evidence.tests": "correctness",
-    "evidence.ruff": "maintainability",
-    "evidence.bandit": "security",
-}
 
 # Stages of an `evidence.apply` failure that say nothing about the change itself: the repository
 # or this worker's sandbox could not be had. Such a result is retried by the next job.
 NOT_ABOUT_THE_CHANGE = frozenset({"source", "checkout", "sandbox"})
 
 APPLY = ["git", "apply", "--recount", "--whitespace=nowarn", "--verbose"]
+
+
+@dataclass(frozen=True)
+class EvidenceCheck:
+    key: str
+    bears_on: str  # the rubric criterion a reviewer should read the finding beside
+
+
+# Every finding an evidence job stores, by its validator result key.
+CHECKS = {
+    check.key: check
+    for check in (
+        EvidenceCheck("evidence.apply", "correctness"),
+        EvidenceCheck("evidence.tests", "correctness"),
+        EvidenceCheck("evidence.ruff", "maintainability"),
+        EvidenceCheck("evidence.bandit", "security"),
+    )
+}
 
 
 @dataclass(frozen=True)
@@ -105,8 +116,9 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
-def _run_details(run: RunResult) -> dict[str, Any]:
+def _run_details(run: RunResult, key: str) -> dict[str, Any]:
     return {
+        "bears_on": CHECKS[key].bears_on,
         "command": run.argv,
         "exit_code": run.exit_code,
         "duration_seconds": round(run.duration_seconds, 3),
@@ -127,7 +139,7 @@ def _stopped_message(run: RunResult, limit: str) -> str | None:
 
 
 def apply_finding(run: RunResult) -> Finding:
-    details = {**_run_details(run), "bears_on": BEARS_ON["evidence.apply"]}
+    details = _run_details(run, "evidence.apply")
     if run.ok:
         return Finding("evidence.apply", True, "The change applies to the base commit.", details)
     return Finding(
@@ -143,7 +155,7 @@ def unavailable_finding(reason: str, *, stage: str) -> Finding:
         "evidence.apply",
         False,
         reason,
-        {"stage": stage, "bears_on": BEARS_ON["evidence.apply"]},
+        {"stage": stage, "bears_on": CHECKS["evidence.apply"].bears_on},
     )
 
 
@@ -182,7 +194,7 @@ def count_tests(output: str) -> dict[str, int]:
 
 def tests_finding(run: RunResult, timeout_seconds: int) -> Finding:
     counts = count_tests(run.output)
-    details = {**_run_details(run), "counts": counts, "bears_on": BEARS_ON["evidence.tests"]}
+    details = {**_run_details(run, "evidence.tests"), "counts": counts}
     summary = ", ".join(f"{n} {word}" for word, n in counts.items())
     stopped = _stopped_message(run, f"{timeout_seconds} s")
     if stopped:
@@ -202,7 +214,7 @@ def ruff_command(files: list[str]) -> list[str]:
 
 
 def ruff_finding(run: RunResult, files: list[str]) -> Finding:
-    details = {**_run_details(run), "files": files, "bears_on": BEARS_ON["evidence.ruff"]}
+    details = {**_run_details(run, "evidence.ruff"), "files": files}
     stopped = _stopped_message(run, "ruff")
     if stopped or run.exit_code != 0:
         return Finding("evidence.ruff", False, stopped or "ruff could not run.", details)
@@ -234,7 +246,7 @@ def bandit_command(files: list[str]) -> list[str]:
 
 
 def bandit_finding(run: RunResult, files: list[str]) -> Finding:
-    details = {**_run_details(run), "files": files, "bears_on": BEARS_ON["evidence.bandit"]}
+    details = {**_run_details(run, "evidence.bandit"), "files": files}
     stopped = _stopped_message(run, "bandit")
     if stopped or run.exit_code != 0:
         return Finding("evidence.bandit", False, stopped or "bandit could not run.", details)
@@ -282,4 +294,5 @@ LINTERS = {
 
 def nothing_to_lint(linter: str) -> Finding:
     key = f"evidence.{linter}"
-    return Finding(key, True, "No Python file changed.", {"files": [], "bears_on": BEARS_ON[key]})
+    details = {"files": [], "bears_on": CHECKS[key].bears_on}
+    return Finding(key, True, "No Python file changed.", details)

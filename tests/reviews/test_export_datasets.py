@@ -148,7 +148,14 @@ def test_each_row_carries_the_sandboxed_evidence_of_both_answers(api, make_user,
     )
     (row,) = [json.loads(line) for line in b"".join(response.streaming_content).splitlines()]
 
-    assert row["evidence_chosen"] == [{"check": "tests", "passed": True, "message": "3 passed"}]
+    assert row["evidence_chosen"] == [
+        {"check": "tests", "passed": True, "message": "3 passed", "bears_on": "correctness"}
+    ]
     assert row["evidence_rejected"] == [
-        {"check": "tests", "passed": False, "message": "2 failed, 1 passed"}
+        {
+            "check": "tests",
+            "passed": False,
+            "message": "2 failed, 1 passed",
+            "bears_on": "correctness",
+        }
     ]

@@ -18,7 +18,7 @@ from tasks.preferences import PREFERENCE_CHOICES
 from web.access import RefusedError, attempt, role_required
 from web.forms import resolve_body, revision_from
 from web.highlight import guidance_diff
-from web.views.common import score_grid, turn_views
+from web.views.common import rubric_rows, score_grid, turn_views
 
 READERS = (Role.ARBITER, Role.LEAD, Role.AUDITOR)
 
@@ -99,6 +99,7 @@ def _arbitration_page(
             "task": task,
             "turns": turns,
             "reviews": reviews,
+            "rubric_rows": rubric_rows(turns, version.criteria),
             "score_rows": score_rows,
             "disputed": disputed,
             "preferences_given": [r.preference for r in reviews],

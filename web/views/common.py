@@ -8,6 +8,7 @@ from typing import Any
 from django.utils.safestring import SafeString
 
 from tasks.models import Candidate
+from tasks.validators import criterion_of
 from web.highlight import diff_html, prose_of
 
 
@@ -83,21 +84,20 @@ def score_grid(
     return rows
 
 
-# Which rubric criterion each candidate check bears on, so reviewers see them side by side.
-VALIDATOR_CRITERION = {
-    "output_present": "correctness",
-    "diff_parses": "correctness",
-    "no_secrets": "security",
-    "output_size": "maintainability",
-}
-
-
 def checks_by_criterion(turns: list[TurnView]) -> dict[str, list[tuple[int, str, Any]]]:
-    """criterion key -> [(turn, slot, validator result)] for the checks that bear on it."""
+    """criterion key -> [(turn, slot, result)] for the checks (validators and evidence) that bear
+    on it, so reviewers see them side by side."""
     found: dict[str, list[tuple[int, str, Any]]] = {}
     for turn in turns:
         for card in turn.cards:
             for result in card.validators:
-                key = VALIDATOR_CRITERION.get(result.key, "")
-                found.setdefault(key, []).append((turn.index, card.slot, result))
+                criterion = criterion_of(result.key)
+                if criterion:
+                    found.setdefault(criterion, []).append((turn.index, card.slot, result))
     return found
+
+
+def rubric_rows(turns: list[TurnView], criteria: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each criterion with the checks that bear on it, for `web/_rubric.html`."""
+    checks = checks_by_criterion(turns)
+    return [{"criterion": c, "checks": checks.get(c["key"], [])} for c in criteria]

@@ -14,7 +14,7 @@ from reviews.models import Assignment, AssignmentState, Review
 from tasks.preferences import PREFERENCE_CHOICES
 from web.access import RefusedError, attempt, role_required
 from web.forms import integer_or_raw, review_body
-from web.views.common import checks_by_criterion, score_grid, turn_views
+from web.views.common import rubric_rows, score_grid, turn_views
 
 
 @require_GET
@@ -57,7 +57,6 @@ def _review_page(
     task = assignment.task
     version = task.campaign.rubric_version
     turns = turn_views(task.turns.all())
-    checks = checks_by_criterion(turns)
     values = request.POST if request.method == "POST" else {}
     review = getattr(assignment, "review", None) if assignment.state == "submitted" else None
     return render(
@@ -68,9 +67,7 @@ def _review_page(
             "task": task,
             "turns": turns,
             "criteria": version.criteria,
-            "rubric_rows": [
-                {"criterion": c, "checks": checks.get(c["key"], [])} for c in version.criteria
-            ],
+            "rubric_rows": rubric_rows(turns, version.criteria),
             "grid": score_grid(turns, version.criteria, values),
             "preferences": PREFERENCE_CHOICES,
             "verdicts": Review.Verdict.choices,

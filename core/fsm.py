@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models, transaction
-from django_fsm import TransitionNotAllowed, can_proceed, has_transition_perm
+from django_fsm import TransitionNotAllowed, has_transition_perm
 
 from core import context
+from core.errors import Conflict
 
 M = TypeVar("M", bound=models.Model)
+C = TypeVar("C", bound=Callable[..., bool])
 
 
 def apply_transition(
@@ -32,24 +35,58 @@ def apply_transition(
         return transition_locked(locked, name, actor=actor, reason=reason, **kwargs)
 
 
+def refusal(message: str) -> Callable[[C], C]:
+    """Marks a transition condition with what a caller it refuses is told (409 `conflict`).
+
+    A condition without one refuses as a state does (409 `transition_not_allowed`).
+    """
+
+    def mark(condition: C) -> C:
+        condition.refusal = message  # type: ignore[attr-defined]
+        return condition
+
+    return mark
+
+
+def transition_check(obj: models.Model, name: str, *, actor: Any) -> None:
+    """Raises what `transition_locked` would raise for `obj` now, and changes nothing.
+
+    For a service that does slow or committed work (validators) before the transition itself:
+    the guard it checks first is the one the transition declares, not a copy of it.
+    """
+    model = type(obj)
+    method = getattr(obj, name)
+    meta = method._django_fsm
+    state = meta.field.get_state(obj)
+    transition = meta.get_transition(state)
+    if transition is None or not meta.has_transition(state):
+        raise TransitionNotAllowed(
+            f"'{name}' is not allowed while the {model._meta.verbose_name} is '{_state_of(obj)}'."
+        )
+    for condition in transition.conditions or []:
+        if not condition(obj):
+            message = getattr(condition, "refusal", None)
+            if message is not None:
+                raise Conflict(message)
+            raise TransitionNotAllowed(
+                f"'{name}' is not allowed while the {model._meta.verbose_name} is '{_state_of(obj)}'."
+            )
+    if actor is not None and not has_transition_perm(method, actor):
+        raise PermissionError(f"You may not {name} this {model._meta.verbose_name}.")
+
+
 def transition_locked(
     locked: M, name: str, *, actor: Any, reason: str | None = None, **kwargs: Any
 ) -> M:
     """The same, for a row the caller has already locked inside its own transaction."""
     model = type(locked)
-    method = getattr(locked, name)
-    if not can_proceed(method):
-        raise TransitionNotAllowed(
-            f"'{name}' is not allowed while the {model._meta.verbose_name} is '{_state_of(locked)}'."
-        )
-    if actor is not None and not has_transition_perm(method, actor):
-        raise PermissionError(f"You may not {name} this {model._meta.verbose_name}.")
+    transition_check(locked, name, actor=actor)
     action = action_of(model, name)
     assert transaction.get_connection().in_atomic_block, "lock the row inside a transaction"
     with context.audit_action(
         action, object_type=model._meta.label_lower, object_id=locked.pk, reason=reason, actor=actor
     ):
-        method(**kwargs)
+        getattr(locked, name)(**kwargs)
         locked.save()
     return locked
 

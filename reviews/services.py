@@ -42,17 +42,16 @@ def task_submit(*, task: Task, actor: Any, preference: int, rationale: str) -> T
     """
     task_services.task_check_submittable(task=task, actor=actor, rationale=rationale)
     with transaction.atomic():
-        locked = task_services.draft_locked(task, actor, "be submitted")
-        transition_locked(
-            locked,
+        submitted = apply_transition(
+            task,
             "submit",
             actor=actor,
             preference=preference,
             rationale=rationale,
             at=timezone.now(),
         )
-        review_slots_open(task=locked)
-        return locked
+        review_slots_open(task=submitted)
+        return submitted
 
 
 @transaction.atomic

@@ -5,6 +5,7 @@ from django.db import models
 from django.db.models.functions import Lower
 from django_fsm import FSMField, FSMModelMixin, transition
 
+from core.fsm import refusal
 from core.roles import Role, user_has_role
 from tasks.evidence.validation import validate_evidence, validate_source_url
 
@@ -149,11 +150,13 @@ def _generation_counts(task: "Task") -> tuple[int, int, int]:
     return needed, candidates.count(), candidates.filter(state=CandidateState.SUCCEEDED).count()
 
 
+@refusal("Every turn is already answered; add a follow-up turn first.")
 def has_unanswered_turn(task: "Task") -> bool:
     needed, created, _ = _generation_counts(task)
     return created < needed
 
 
+@refusal("Every turn needs an answer from every model version; generate first.")
 def every_turn_answered(task: "Task") -> bool:
     needed, _, answered = _generation_counts(task)
     return needed > 0 and answered == needed
@@ -209,7 +212,8 @@ class Task(FSMModelMixin, models.Model):
     def __str__(self) -> str:
         return f"Task {self.pk}: {self.scenario_title}"
 
-    # Transitions. Conditions are checked by the service layer, which owns the side effects.
+    # Transitions. Their conditions and permissions are the guards; services only call them
+    # (core.fsm), and check them ahead with `transition_check` when work comes first.
 
     @transition(
         field=state,

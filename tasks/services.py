@@ -12,7 +12,7 @@ from django.db.models import Count
 from rest_framework.exceptions import ValidationError
 
 from core.errors import Conflict
-from core.fsm import apply_transition, transition_locked
+from core.fsm import apply_transition, transition_check, transition_locked
 from rubrics.models import RubricVersion
 from tasks import generation, spend, validator_runs
 from tasks.models import (
@@ -26,7 +26,6 @@ from tasks.models import (
     TaskState,
     Turn,
     ValidatorResult,
-    every_turn_answered,
 )
 
 SLOT_LABELS = "ABCDEFGH"
@@ -212,8 +211,6 @@ def task_generate(*, task: Task, actor: Any) -> Task:
         for slot in slots
         if (turn.pk, slot.pk) not in answered
     ]
-    if locked.state == TaskState.DRAFT and not missing:
-        raise Conflict("Every turn is already answered; add a follow-up turn first.")
     spend.ensure_budget_left(locked.campaign)
     transition_locked(locked, "generate", actor=actor)
     Candidate.objects.bulk_create(missing)
@@ -237,15 +234,14 @@ def task_retry(*, task: Task, actor: Any) -> Task:
 
 
 def task_check_submittable(*, task: Task, actor: Any, rationale: str) -> None:
-    """Runs the task validators on a draft whose every turn is answered and stores their results.
+    """Checks the submit transition's guards, then runs the task validators and stores the results.
 
     The results are committed (they are shown with the task) whether or not submit proceeds;
     raises ValidationFailed when a blocking one fails. `reviews.services.task_submit` calls it.
     """
     with transaction.atomic():
-        locked = draft_locked(task, actor, "be submitted")
-        if not every_turn_answered(locked):
-            raise Conflict("Every turn needs an answer from every model version; generate first.")
+        locked = Task.objects.select_for_update().get(pk=task.pk)
+        transition_check(locked, "submit", actor=actor)
         locked.author_rationale = rationale
         results = validator_runs.task_validate(task=locked)
     failing = [

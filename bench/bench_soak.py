@@ -775,7 +775,7 @@ def main(argv: list[str] | None = None) -> int:
         env = production_django(service_env, **SOAK_SETTINGS)
         from core import context
         from operations import invariants
-        from tests.faults.processes import Beat
+        from tests.harness.workers import Beat
 
         with contextlib.ExitStack() as stack:
             fake_url, _ = stack.enter_context(

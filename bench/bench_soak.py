@@ -56,16 +56,18 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.bench_generation import (
+from bench.common import (
     ROOT,
-    fake_server,
+    call,
     fake_stats,
+    gunicorn,
+    percentile,
     production_django,
-    services,
+    review_from,
     wait_for_quiet,
-    worker,
 )
-from bench.bench_load import call, gunicorn, percentile, review_from
+from tests.harness.servers import FakeModelServerProcess, Services, local_services
+from tests.harness.workers import Beat, Worker
 
 RESULTS = ROOT / "bench" / "results" / "soak.md"
 OPEN_TASKS_PER_AUTHOR = 3
@@ -108,8 +110,8 @@ class Workers:
     """The Celery worker, which a fault may SIGKILL and replace. A worker found dead before its
     kill (or at the end) exited by itself: the soak fails, as a fault the service did not survive."""
 
-    def __init__(self, stack: contextlib.ExitStack, env: dict[str, str], log_path: Path) -> None:
-        self.stack, self.env, self.log_path = stack, env, log_path
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.worker = Worker(concurrency=4, env=env, log=log_path, heartbeat=False)
         self.started = 0
         self.exited_by_themselves: list[int] = []  # their exit statuses
         self.start()
@@ -117,14 +119,17 @@ class Workers:
     def alive(self) -> bool:
         """Whether the current worker runs; notes it as exited by itself if not (call once per
         worker: before its kill, or at the end)."""
-        status = self.process.poll()
+        status = self.worker.poll()
         if status is not None:
             self.exited_by_themselves.append(status)
         return status is None
 
     def start(self) -> None:
-        self.process = self.stack.enter_context(worker(4, self.env, self.log_path))
+        self.worker.start()
         self.started += 1
+
+    def stop(self) -> None:
+        self.worker.stop()
 
     def kill_and_replace(self, *, wait_until: float) -> str:
         """SIGKILLs the worker's process group mid-job: waits for a job to run, up to 60 s and not
@@ -132,14 +137,12 @@ class Workers:
         running = wait_for_candidates(
             state="running", timeout=max(0.0, min(60.0, wait_until - time.monotonic()))
         )
-        killed = self.process.pid
+        killed = self.worker.pid
         if self.alive():
             what = f"killed pid {killed} and its pool with {running} jobs running"
         else:
-            what = f"worker pid {killed} had exited by itself (status {self.process.returncode})"
-        with contextlib.suppress(ProcessLookupError):  # its pool may outlive it
-            os.killpg(killed, signal.SIGKILL)
-        self.process.wait()
+            what = f"worker pid {killed} had exited by itself (status {self.worker.poll()})"
+        self.worker.kill()  # the whole group: its pool may outlive it
         time.sleep(2)  # as long as a supervisor takes to notice
         self.start()
         return f"{what}; worker #{self.started} started"
@@ -162,20 +165,11 @@ def wait_for_candidates(*, timeout: float, **lookup: Any) -> int:
     return found
 
 
-def restart_redis(folder: Path, down_seconds: float) -> str:
+def restart_redis(services: Services, down_seconds: float) -> str:
     """Stops the bench's Redis, waits, and starts it again on the same port (services.sh)."""
-    pid = int((folder / "redis" / "redis.pid").read_text().strip())
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 10
-    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
+    pid = services.stop_redis()
     time.sleep(down_seconds)
-    subprocess.run(
-        [str(ROOT / "scripts" / "services.sh"), "start", str(folder)],
-        check=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    services.start(quiet=True)
     # First turns asked for while the broker was down: left for the sweep to send.
     unsent = wait_for_candidates(
         state="pending", dispatched_at__isnull=True, turn__index=1, timeout=0
@@ -771,31 +765,32 @@ def main(argv: list[str] | None = None) -> int:
     began = time.monotonic()
     tree = tree_state()  # what the processes started below run
 
-    with services(unsafe_pg=False, keep=options.keep) as (folder, service_env):
-        env = production_django(service_env, **SOAK_SETTINGS)
+    with local_services("bench-soak.", keep=options.keep) as services:
+        folder = services.folder
+        env = production_django(services.env, **SOAK_SETTINGS)
         from core import context
         from operations import invariants
-        from tests.harness.workers import Beat
 
         with contextlib.ExitStack() as stack:
-            fake_url, _ = stack.enter_context(
-                fake_server(options.latency, env, failure_rate=options.failure_rate)
+            fake = stack.enter_context(
+                FakeModelServerProcess(options.latency, failure_rate=options.failure_rate, env=env)
             )
             with context.operation(
                 origin="command:bench_soak", actor_label=f"os:{getpass.getuser()}"
             ):
-                world = build_world(fake_url, options)
-            workers = Workers(stack, env, folder / "worker.log")
+                world = build_world(fake.url, options)
+            workers = Workers(env, folder / "worker.log")
+            stack.callback(workers.stop)
             beat = Beat(folder, env, log=folder / "beat.log").start()
             stack.callback(beat.stop)
-            url, _ = stack.enter_context(
+            url = stack.enter_context(
                 gunicorn(env, options.web_workers, folder / "gunicorn.log")
-            )
+            ).url
             wait_for_quiet(options.quiet_wait)
             load = Load(world, SoakStats(), time.monotonic() + options.seconds, options.pause)
             actions = {
                 "worker SIGKILL": lambda: workers.kill_and_replace(wait_until=load.stop - 5),
-                "Redis restart": lambda: restart_redis(folder, options.redis_down),
+                "Redis restart": lambda: restart_redis(services, options.redis_down),
             }
             faults: list[dict[str, Any]] = []
             log(f"load for {options.seconds:.0f} s")
@@ -806,7 +801,7 @@ def main(argv: list[str] | None = None) -> int:
             log(f"drained: {drained}; checking the invariants")
             with context.operation(origin="command:bench_soak", actor_label="system"):
                 checks = [c.as_dict() for c in invariants.check_all(grace=STUCK_GRACE)]
-            provider = fake_stats(fake_url)
+            provider = fake_stats(fake.url)
             counts = database_counts()
 
     from bench.run_all import machine

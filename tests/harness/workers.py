@@ -1,5 +1,4 @@
-"""Celery worker and beat processes, each in its own process group so that a signal reaches
-the pool's children too."""
+"""Celery worker and beat processes, each in its own process group."""
 
 from __future__ import annotations
 
@@ -9,14 +8,28 @@ import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from marlin.celery_app import app
 from tests.harness.processes import ROOT, kill_group, stop_group
 
 
-def _output(log: Path | None) -> tuple[IO[bytes] | None, int | None]:
-    return (log.open("ab"), subprocess.STDOUT) if log else (None, None)
+def _celery(command: list[str], env: dict[str, str], log: Path | None) -> subprocess.Popen[bytes]:
+    """`celery -A marlin.celery_app COMMAND…` in its own process group (so that a signal to the
+    group reaches the pool's children), its output to `log` if given."""
+    stdout = log.open("ab") if log else None
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "marlin.celery_app", *command],
+            cwd=ROOT,
+            env=env,
+            stdout=stdout,
+            stderr=subprocess.STDOUT if stdout else None,
+            start_new_session=True,
+        )
+    finally:
+        if stdout is not None:
+            stdout.close()  # the child has its own copy
 
 
 class Worker:
@@ -41,34 +54,21 @@ class Worker:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Worker:
-        stdout, stderr = _output(self.log)
-        try:
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "marlin.celery_app",
-                    "worker",
-                    "--pool=prefork",
-                    f"--concurrency={self.concurrency}",
-                    "--without-gossip",
-                    "--without-mingle",
-                    *([] if self.heartbeat else ["--without-heartbeat"]),
-                    "--loglevel=WARNING",
-                    "-Q",
-                    app.conf.task_default_queue,
-                ],
-                cwd=ROOT,
-                env=self.env,
-                stdout=stdout,
-                stderr=stderr,
-                start_new_session=True,  # its own process group, so kill() reaches the pool
-            )
-        finally:
-            if stdout is not None:
-                stdout.close()
+        self.process = _celery(
+            [
+                "worker",
+                "--pool=prefork",
+                f"--concurrency={self.concurrency}",
+                "--without-gossip",
+                "--without-mingle",
+                *([] if self.heartbeat else ["--without-heartbeat"]),
+                "--loglevel=WARNING",
+                "-Q",
+                app.conf.task_default_queue,
+            ],
+            self.env,
+            self.log,
+        )
         return self
 
     @property
@@ -117,28 +117,11 @@ class Beat:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Beat:
-        stdout, stderr = _output(self.log)
-        try:
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "marlin.celery_app",
-                    "beat",
-                    "--loglevel=WARNING",
-                    f"--schedule={self.workdir / 'beat-schedule'}",
-                ],
-                cwd=ROOT,
-                env=self.env,
-                stdout=stdout,
-                stderr=stderr,
-                start_new_session=True,
-            )
-        finally:
-            if stdout is not None:
-                stdout.close()
+        self.process = _celery(
+            ["beat", "--loglevel=WARNING", f"--schedule={self.workdir / 'beat-schedule'}"],
+            self.env,
+            self.log,
+        )
         return self
 
     def stop(self) -> None:

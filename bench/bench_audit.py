@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.local_services import start_services, stop_services
+from tests.harness.servers import local_services
 
 ROOT = Path(__file__).resolve().parent.parent
 VERIFY_GOAL_SECONDS = 10.0
@@ -178,34 +178,33 @@ def main() -> int:
         help="sealer pauses to compare with no sealer (0: a tight loop); the beat uses 10",
     )
     args = parser.parse_args()
-    folder, env = start_services("bench-audit.")
-    try:
-        setup_django(env)
-        from django.core.management import call_command
+    with local_services("bench-audit.") as services:
+        try:
+            setup_django(services.env)
+            from django.core.management import call_command
 
-        from tasks.models import Repository
+            from tasks.models import Repository
 
-        call_command("migrate", verbosity=0)
-        counts = [int(n) for n in args.writers.split(",")]
-        repositories = [
-            Repository.objects.create(full_name=f"bench/writer-{n}", url=f"https://x.org/{n}")
-            for n in range(max(counts))
-        ]
-        runs = []
-        for count in counts:
-            for seal_every in (None, *args.seal_every):
-                ids = [r.pk for r in repositories[:count]]
-                runs.append(run_writers(ids, args.writes, seal_every=seal_every))
-                print(json.dumps(runs[-1]), file=sys.stderr)
-        chain = seal_and_verify(args.events)
-        report = {"cpus": os.cpu_count(), "writers": runs, "seal_and_verify": chain}
-        print(json.dumps(report, indent=2))
-        return 0 if chain["verify_ok"] and chain["verify_seconds"] < VERIFY_GOAL_SECONDS else 1
-    finally:
-        from django.db import connections
+            call_command("migrate", verbosity=0)
+            counts = [int(n) for n in args.writers.split(",")]
+            repositories = [
+                Repository.objects.create(full_name=f"bench/writer-{n}", url=f"https://x.org/{n}")
+                for n in range(max(counts))
+            ]
+            runs = []
+            for count in counts:
+                for seal_every in (None, *args.seal_every):
+                    ids = [r.pk for r in repositories[:count]]
+                    runs.append(run_writers(ids, args.writes, seal_every=seal_every))
+                    print(json.dumps(runs[-1]), file=sys.stderr)
+            chain = seal_and_verify(args.events)
+            report = {"cpus": os.cpu_count(), "writers": runs, "seal_and_verify": chain}
+            print(json.dumps(report, indent=2))
+            return 0 if chain["verify_ok"] and chain["verify_seconds"] < VERIFY_GOAL_SECONDS else 1
+        finally:
+            from django.db import connections
 
-        connections.close_all()
-        stop_services(folder)
+            connections.close_all()
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ import statistics
 import time
 
 from bench.bench_audit import setup_django
-from bench.local_services import start_services, stop_services
+from tests.harness.servers import local_services
 
 BATCH = 6  # reviews per batch; a multiple of 3 closes whole rounds in each mode
 
@@ -103,15 +103,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reviews-per-mode", type=int, default=90)
     args = parser.parse_args()
-    folder, env = start_services("bench-audit-cost.")
-    try:
-        setup_django(env)
+    with local_services("bench-audit-cost.") as services:
+        setup_django(services.env)
         from django.core.management import call_command
 
         call_command("migrate", verbosity=0)
         print(json.dumps(run(args.reviews_per_mode), indent=2))
-    finally:
-        stop_services(folder)
 
 
 if __name__ == "__main__":

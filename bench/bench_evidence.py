@@ -32,7 +32,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.bench_generation import production_django, services, worker
+from bench.common import production_django
+from tests.harness.servers import local_services
+from tests.harness.workers import Worker
 
 PYTEST = ["python", "-m", "pytest", "-q", "-p", "no:cacheprovider"]
 
@@ -150,7 +152,7 @@ def throughput(count: int, concurrency: int, env: dict[str, str], root: Path) ->
     from tasks.models import ValidatorResult
 
     ids = make_candidates(count, root)
-    with worker(concurrency, env, root / "worker.log"):
+    with Worker(concurrency=concurrency, env=env, log=root / "worker.log", heartbeat=False):
         time.sleep(3)  # the pool is up before the clock starts
         started = time.monotonic()
         with transaction.atomic():
@@ -209,8 +211,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_throughput(options: argparse.Namespace, root: Path) -> dict[str, Any]:
     root.mkdir(parents=True)
-    with services(unsafe_pg=False, keep=False) as (_, service_env):
-        env = production_django(service_env, EVIDENCE_DIR=str(root / "evidence"))
+    with local_services("bench-evidence.") as services:
+        env = production_django(services.env, EVIDENCE_DIR=str(root / "evidence"))
         from core import context
 
         with context.operation(

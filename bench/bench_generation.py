@@ -40,187 +40,30 @@ Prints a JSON report on stdout, writes a markdown table to `bench/results/genera
 from __future__ import annotations
 
 import argparse
-import contextlib
 import getpass
 import json
 import os
-import select
-import shutil
 import signal
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-PYTHON = ROOT / ".venv" / "bin" / "python"
+from bench.common import ROOT, cpu_times, fake_stats, percentile, production_django, wait_for_quiet
+from tests.harness.servers import FakeModelServerProcess, local_services
+from tests.harness.workers import Worker
+
 RESULTS = ROOT / "bench" / "results" / "generation.md"
 GOAL_FRACTION = 0.8
-BENCH_SECRET_KEY = "bench-generation-throwaway-secret-key-0123456789-abcdefghijklmnop"
 PROMPT = "Fix the command injection in the pip install of model dependencies (case {n})."
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
-def production_django(
-    service_env: dict[str, str], *, settings_module: str = "marlin.settings", **extra: str
-) -> dict[str, str]:
-    """Production-shaped settings (DEBUG off, a throwaway key) against the bench's services:
-    migrates their database and sets Django up in this process. Returns the environment for
-    the processes the bench starts (workers, servers)."""
-    env = {
-        **os.environ,
-        "DATABASE_URL": service_env["DATABASE_URL"],
-        "REDIS_URL": service_env["REDIS_URL"],
-        "DJANGO_SETTINGS_MODULE": settings_module,
-        "DEBUG": "false",
-        "SECRET_KEY": BENCH_SECRET_KEY,
-        "SECURE_SSL_REDIRECT": "false",
-        **extra,
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-    }
-    os.environ.update(env)
-    log("migrating")
-    subprocess.run(
-        [str(PYTHON), "manage.py", "migrate", "--verbosity=0"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        stdout=sys.stderr,
-    )
-    import django
-
-    django.setup()
-    return env
-
-
 def log(message: str) -> None:
     print(f"bench_generation: {message}", file=sys.stderr, flush=True)
-
-
-# ------------------------------------------------------------------- processes --
-
-
-@contextlib.contextmanager
-def services(*, unsafe_pg: bool, keep: bool) -> Iterator[tuple[Path, dict[str, str]]]:
-    """A private PostgreSQL + Redis under .local/; yields (folder, their env)."""
-    (ROOT / ".local").mkdir(exist_ok=True)
-    folder = Path(tempfile.mkdtemp(prefix="bench-generation.", dir=ROOT / ".local"))
-    script = str(ROOT / "scripts" / "services.sh")
-    env = {**os.environ, "FAST_UNSAFE_PG": "1" if unsafe_pg else "0"}
-    try:
-        subprocess.run([script, "start", str(folder)], env=env, check=True, stdout=sys.stderr)
-        values = {}
-        for line in (folder / "env").read_text().splitlines():
-            name, _, value = line.partition("=")
-            values[name] = value
-        yield folder, values
-    finally:
-        if subprocess.run([script, "stop", str(folder)], stdout=sys.stderr).returncode:
-            log(f"warning: could not stop the services in {folder}")
-        if keep:
-            log(f"kept {folder}")
-        else:
-            pg = folder / "pg"
-            if pg.is_symlink():  # the cluster lives in /tmp when postgres cannot reach .local
-                shutil.rmtree(pg.resolve(), ignore_errors=True)
-            shutil.rmtree(folder, ignore_errors=True)
-
-
-def stop_group(process: subprocess.Popen[Any], *, timeout: float = 30) -> None:
-    """SIGTERM the process group `process` leads, SIGKILL it after `timeout`."""
-    if process.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-
-
-@contextlib.contextmanager
-def fake_server(
-    latency: float, env: dict[str, str], *, failure_rate: float = 0.0
-) -> Iterator[tuple[str, int]]:
-    """The fake model server as a process (`failure_rate` of its answers 429 or 500); yields
-    (its URL, its pid)."""
-    process = subprocess.Popen(
-        [
-            str(PYTHON),
-            "-m",
-            "tests.fakes.model_server",
-            "--port",
-            "0",
-            "--latency",
-            str(latency),
-            "--failure-rate",
-            str(failure_rate),
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        assert process.stdout is not None
-        ready, _, _ = select.select([process.stdout], [], [], 30)
-        line = process.stdout.readline() if ready else ""
-        if not line.startswith("READY "):
-            raise RuntimeError(f"the fake model server did not start (said {line!r})")
-        yield line.split()[1], process.pid
-    finally:
-        stop_group(process, timeout=10)
-
-
-@contextlib.contextmanager
-def worker(
-    concurrency: int, env: dict[str, str], log_path: Path
-) -> Iterator[subprocess.Popen[bytes]]:
-    """A Celery prefork worker in its own process group."""
-    from marlin.celery_app import app
-
-    with log_path.open("ab") as log_file:
-        process = subprocess.Popen(
-            [
-                str(ROOT / ".venv" / "bin" / "celery"),
-                "-A",
-                "marlin.celery_app",
-                "worker",
-                "--pool=prefork",
-                f"--concurrency={concurrency}",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-                "--loglevel=WARNING",
-                "-Q",
-                app.conf.task_default_queue,
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own group, so stop_group() reaches the pool processes
-        )
-    try:
-        yield process
-    finally:
-        stop_group(process)
-
-
-def fake_stats(url: str) -> dict[str, Any]:
-    import urllib.request
-
-    with urllib.request.urlopen(f"{url}/_fake/stats", timeout=10) as response:
-        return json.load(response)
 
 
 # ------------------------------------------------------------------- CPU --
@@ -258,31 +101,6 @@ def tree_cpu_seconds(roots: dict[str, int]) -> dict[str, float]:
                 todo.extend(children.get(pid, []))
         used[name] = ticks / _CLK_TCK
     return used
-
-
-def cpu_times() -> tuple[int, int]:
-    """(busy, total) ticks of all CPUs since boot."""
-    # user nice system idle iowait irq softirq steal (guest time is already in user)
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
-    idle = values[3] + values[4]
-    return sum(values) - idle, sum(values)
-
-
-def wait_for_quiet(max_wait: float, *, busy_below: float = 0.15) -> float:
-    """Waits (up to `max_wait` s) for a second in which all CPUs are mostly idle; returns the wait.
-
-    The machine may be shared: a run that starts while something else is busy measures both.
-    """
-    started = time.monotonic()
-    while time.monotonic() - started < max_wait:
-        busy, total = cpu_times()
-        time.sleep(1)
-        busy_after, total_after = cpu_times()
-        if (busy_after - busy) / max(total_after - total, 1) < busy_below:
-            break
-    else:
-        log(f"warning: the machine was still busy after {max_wait:.0f} s; measuring anyway")
-    return time.monotonic() - started
 
 
 class CpuMeter:
@@ -389,9 +207,7 @@ def generate_burst(fixture: Fixture, tasks: list[Any], meter: CpuMeter) -> tuple
     return first_dispatch, ended - started
 
 
-def wait_until_settled(
-    campaign: Any, expected: int, timeout: float, worker_process: subprocess.Popen[bytes]
-) -> None:
+def wait_until_settled(campaign: Any, expected: int, timeout: float, worker: Worker) -> None:
     """Polls until every candidate of `campaign` is answered and no task is still generating."""
     from django.db.models import Count
 
@@ -405,22 +221,14 @@ def wait_until_settled(
             Task.objects.filter(campaign=campaign, state=TaskState.GENERATING).exists()
         ):
             return
-        if worker_process.poll() is not None:
-            raise RuntimeError(f"the worker exited with code {worker_process.returncode}")
+        if (status := worker.poll()) is not None:
+            raise RuntimeError(f"the worker exited with code {status}")
         time.sleep(0.1)
     counts = dict(candidates.values_list("state").annotate(n=Count("id")))
     raise RuntimeError(f"not settled after {timeout:.0f}s: {counts}")
 
 
 # ------------------------------------------------------------------- figures --
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    rank = q * (len(ordered) - 1)
-    low = int(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
 def run_figures(
@@ -477,7 +285,7 @@ def one_run(
     latency: float,
     name: str,
     cpu_roots: dict[str, int],
-    worker_process: subprocess.Popen[bytes],
+    worker: Worker,
     quiet_wait: float,
 ) -> dict[str, Any]:
     campaign, created = create_tasks(fixture, tasks, name)
@@ -486,7 +294,7 @@ def one_run(
     waited = wait_for_quiet(quiet_wait)
     meter = CpuMeter(cpu_roots)
     first_dispatch, send_s = generate_burst(fixture, created, meter)
-    wait_until_settled(campaign, expected, timeout, worker_process)
+    wait_until_settled(campaign, expected, timeout, worker)
     meter.stop()
     figures = run_figures(campaign, first_dispatch, concurrency, latency)
     figures["dispatch_s"] = round(send_s, 3)
@@ -518,8 +326,8 @@ def measure_concurrency(
     """A worker of `concurrency` processes: a warm-up, then `options.repeats` timed runs."""
     log(f"concurrency {concurrency}: starting the worker")
     runs = []
-    with worker(concurrency, env, log_path) as worker_process:
-        roots = {"worker": worker_process.pid, **cpu_roots}
+    with Worker(concurrency=concurrency, env=env, log=log_path, heartbeat=False) as worker:
+        roots = {"worker": worker.pid, **cpu_roots}
         warmup = one_run(
             fixture,
             tasks=2 * concurrency,
@@ -527,7 +335,7 @@ def measure_concurrency(
             latency=options.latency,
             name=f"warm-up C={concurrency}",
             cpu_roots=roots,
-            worker_process=worker_process,
+            worker=worker,
             quiet_wait=options.quiet_wait,
         )
         for repeat in range(1, options.repeats + 1):
@@ -538,7 +346,7 @@ def measure_concurrency(
                 latency=options.latency,
                 name=f"C={concurrency} run {repeat}",
                 cpu_roots=roots,
-                worker_process=worker_process,
+                worker=worker,
                 quiet_wait=options.quiet_wait,
             )
             runs.append(run)
@@ -636,21 +444,23 @@ def main(argv: list[str] | None = None) -> int:
     # SIGTERM unwinds like Ctrl-C, so every `finally` stops what it started.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     command = " ".join([".venv/bin/python -m bench.bench_generation", *(argv or sys.argv[1:])])
-    with services(unsafe_pg=options.unsafe_pg, keep=options.keep) as (folder, service_env):
-        env = production_django(service_env, settings_module=options.settings)
+    with local_services(
+        "bench-generation.", unsafe_pg=options.unsafe_pg, keep=options.keep
+    ) as services:
+        folder = services.folder
+        env = production_django(services.env, settings_module=options.settings)
         from django.conf import settings
 
         from core import context
 
-        postmaster = int((folder / "pg" / "data" / "postmaster.pid").read_text().split()[0])
-        redis = int((folder / "redis" / "redis.pid").read_text().split()[0])
+        postmaster, redis = services.postmaster_pid, services.redis_pid
         with (
-            fake_server(options.latency, env) as (fake_url, fake_pid),
+            FakeModelServerProcess(options.latency, env=env) as fake,
             context.operation(
                 origin="command:bench_generation", actor_label=f"os:{getpass.getuser()}"
             ),
         ):
-            fixture = make_fixture(fake_url)
+            fixture = make_fixture(fake.url)
             results = [
                 measure_concurrency(
                     fixture,
@@ -658,11 +468,15 @@ def main(argv: list[str] | None = None) -> int:
                     options,
                     env=env,
                     log_path=folder / f"worker-{concurrency}.log",
-                    cpu_roots={"postgres": postmaster, "redis": redis, "fake_server": fake_pid},
+                    cpu_roots={
+                        "postgres": postmaster,
+                        "redis": redis,
+                        "fake_server": fake.process.pid,
+                    },
                 )
                 for concurrency in options.concurrency
             ]
-            served = fake_stats(fake_url)
+            served = fake_stats(fake.url)
 
     report = {
         "benchmark": "generation",

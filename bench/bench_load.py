@@ -50,14 +50,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bench.bench_generation import (
+from bench.common import (
     ROOT,
+    call,
+    gunicorn,
+    percentile,
     production_django,
-    services,
-    stop_group,
+    review_from,
     wait_for_quiet,
-    worker,
 )
+from tests.harness.servers import local_services
+from tests.harness.workers import Worker
 
 RESULTS = ROOT / "bench" / "results" / "load.md"
 EXPECTED = {"next": {201, 204}, "detail": {200}, "review": {201}, "me": {200}, "history": {200}}
@@ -72,56 +75,6 @@ GOALS = (
 
 def log(message: str) -> None:
     print(f"bench_load: {message}", file=sys.stderr, flush=True)
-
-
-# ------------------------------------------------------------------- gunicorn --
-
-
-@contextlib.contextmanager
-def gunicorn(env: dict[str, str], workers: int, log_path: Path):
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    with log_path.open("ab") as log_file:
-        process = subprocess.Popen(
-            [
-                str(ROOT / ".venv" / "bin" / "gunicorn"),
-                "marlin.wsgi:application",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--workers",
-                str(workers),
-                "--backlog",
-                "4096",
-                "--timeout",
-                "60",
-                "--graceful-timeout",
-                "5",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        import httpx2
-
-        url = f"http://127.0.0.1:{port}"
-        for _ in range(300):
-            with contextlib.suppress(httpx2.TransportError):
-                if httpx2.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            if process.poll() is not None:
-                raise RuntimeError("gunicorn exited; see its log")
-            time.sleep(0.1)
-        else:
-            raise RuntimeError("gunicorn did not answer")
-        yield url, process
-    finally:
-        stop_group(process)
 
 
 def _children(pid: int) -> list[int]:
@@ -233,51 +186,6 @@ class Stats:
                 for name, values in sorted(self.latencies.items())
             },
         }
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    rank = q * (len(ordered) - 1)
-    low = int(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
-
-
-def review_from(assignment: dict[str, Any]) -> dict[str, Any]:
-    """A complete review of what the assignment shows: every criterion for every slot."""
-    criteria = assignment["rubric"]["criteria"]
-    slots = [c["slot"] for c in assignment["task"]["turns"][0]["candidates"]]
-    return {
-        "scores": [
-            {
-                "slot": slot,
-                "criterion": c["key"],
-                "score": 4 if slot == "A" else 3,
-                "comment": "Checked the quoting and the whitelist.",
-            }
-            for slot in slots
-            for c in criteria
-        ],
-        "preference": -2,
-        "rationale": "A quotes every option before the call and keeps each whitelisted pip "
-        "option working; B misses the --index-url case and adds no test.",
-        "verdict": "approve",
-        "comments": "Both apply cleanly to the base commit.",
-        "time_spent_seconds": 1500,
-    }
-
-
-async def call(client, stats: Stats, name: str, method: str, path: str, **kwargs):
-    started = time.monotonic()
-    try:
-        response = await client.request(method, path, **kwargs)
-    except Exception as exc:  # a transport error is an error of the run, never a crash of it
-        stats.record(name, started, type(exc).__name__)
-        return None
-    stats.record(name, started, response.status_code)
-    return response
 
 
 async def reviewer(client, token: str, campaign: int, stats: Stats, stop: float, pause: float):
@@ -586,10 +494,11 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     command = " ".join([".venv/bin/python -m bench.bench_load", *(argv or sys.argv[1:])])
 
-    with services(unsafe_pg=False, keep=options.keep) as (folder, service_env):
+    with local_services("bench-load.", keep=options.keep) as services:
+        folder = services.folder
         # The load is many people's: per-person rates would only measure the throttle.
         rates = {f"THROTTLE_{role}": "1000000/min" for role in ("USER", "REVIEWER", "LEAD")}
-        env = production_django(service_env, **rates)
+        env = production_django(services.env, **rates)
         from core import context
 
         with context.operation(origin="command:bench_load", actor_label=f"os:{getpass.getuser()}"):
@@ -603,12 +512,12 @@ def main(argv: list[str] | None = None) -> int:
             "runs": runs,
         }
         with (
-            worker(2, env, folder / "worker.log"),
-            gunicorn(env, options.web_workers, folder / "gunicorn.log") as (url, master),
+            Worker(concurrency=2, env=env, log=folder / "worker.log", heartbeat=False),
+            gunicorn(env, options.web_workers, folder / "gunicorn.log") as server,
         ):
+            url, master = server.url, server.process
             timing = {"warmup": options.warmup, "seconds": options.seconds}
-            postmaster = folder / "pg" / "data" / "postmaster.pid"
-            CPU_TREES.update(web=master.pid, database=int(postmaster.read_text().split()[0]))
+            CPU_TREES.update(web=master.pid, database=services.postmaster_pid)
             from reviews.models import Review
 
             small = None

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bench.bench_audit import setup_django
-from bench.local_services import start_services, stop_services
+from tests.harness.servers import local_services
 
 GOAL_MS = 300.0
 
@@ -194,12 +194,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=15)
     args = parser.parse_args()
-    folder, env = start_services("bench-pages.")
-    try:
-        setup_django(env)
+    with local_services("bench-pages.") as services:
+        setup_django(services.env)
         timer = run(args.repeats)
-    finally:
-        stop_services(folder)
     print("| page | as | median ms | max ms |\n|---|---|---|---|")
     for name, user, median, worst in timer.figures:
         print(f"| {name} | {user} | {median:.1f} | {worst:.1f} |")

@@ -47,7 +47,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.local_services import start_services, stop_services
+from tests.harness.servers import Services, local_folder
 
 ROOT = Path(__file__).resolve().parent.parent
 FIT_GOAL_SECONDS = 2.0
@@ -468,8 +468,9 @@ def main() -> int:
     )
     args = parser.parse_args()
     load_average = os.getloadavg()
-    folder, env = start_services("bench-results.")
+    services = Services(local_folder("bench-results."))
     try:
+        env = services.start().env
         os.environ.update(django_env(env))
         import django
 
@@ -509,9 +510,9 @@ def main() -> int:
 
         connections.close_all()
         if args.keep_services:
-            print(f"services kept: scripts/services.sh stop {folder}", file=sys.stderr)
+            print(f"services kept: scripts/services.sh stop {services.folder}", file=sys.stderr)
         else:
-            stop_services(folder)
+            services.remove()
 
 
 if __name__ == "__main__":

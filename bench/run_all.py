@@ -19,11 +19,12 @@ import platform
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+
+from tests.harness.servers import Services, local_folder
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -110,11 +111,8 @@ def machine() -> str:
     )
 
 
-def database_env(folder: Path) -> dict[str, str]:
-    subprocess.run([str(ROOT / "scripts" / "services.sh"), "start", str(folder)], check=True)
-    values = dict(
-        line.split("=", 1) for line in (folder / "env").read_text().splitlines() if "=" in line
-    )
+def database_env(services: Services) -> dict[str, str]:
+    values = services.start().env
     env = {**os.environ, "DATABASE_URL": values["DATABASE_URL"], "REDIS_URL": values["REDIS_URL"]}
     env.update(DJANGO_SETTINGS_MODULE="marlin.settings", DEBUG="true")
     subprocess.run([PYTHON, "manage.py", "migrate", "--verbosity=0"], cwd=ROOT, env=env, check=True)
@@ -124,24 +122,20 @@ def database_env(folder: Path) -> dict[str, str]:
 def run(name: str, bench: Bench) -> int:
     out_path = RESULTS / f"{name}.out"
     env = {**os.environ, **bench.env}
-    folder = None
+    services = None
     started_at = datetime.now().astimezone()
     started = time.monotonic()
     try:
         if bench.needs_database:
-            (ROOT / ".local").mkdir(exist_ok=True)
-            folder = Path(tempfile.mkdtemp(prefix=f"bench-{name}.", dir=ROOT / ".local"))
-            values = database_env(folder)
+            services = Services(local_folder(f"bench-{name}."))
+            values = database_env(services)
             env.update(DATABASE_URL=values["DATABASE_URL"], REDIS_URL=values["REDIS_URL"])
         log(f"{name}: {' '.join(bench.command)}")
         with out_path.open("w") as out:
             status = subprocess.run(bench.command, cwd=ROOT, env=env, stdout=out).returncode
     finally:
-        if folder is not None:
-            subprocess.run([str(ROOT / "scripts" / "services.sh"), "stop", str(folder)])
-            if (folder / "pg").is_symlink():
-                shutil.rmtree((folder / "pg").resolve(), ignore_errors=True)
-            shutil.rmtree(folder, ignore_errors=True)
+        if services is not None:
+            services.remove()
     minutes = (time.monotonic() - started) / 60
     command = " ".join(bench.command).replace(PYTHON, ".venv/bin/python")
     lines = [

@@ -7,14 +7,15 @@ from celery.exceptions import TimeoutError as ResultTimeout
 from django.db import connection
 
 from operations.probes import probe_job
-from tests.workers import Worker
+from tests.harness.suite import on_test_database
+from tests.harness.workers import Worker
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
 def worker():
-    running = Worker(concurrency=1).start()
+    running = Worker(concurrency=1, env=on_test_database()).start()
     yield running
     running.stop()
 

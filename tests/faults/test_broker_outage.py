@@ -17,12 +17,14 @@ from tasks import services as task_services
 from tasks.models import Candidate, CandidateState, Task, TaskState
 from tests.accounts.factories import UserFactory
 from tests.fakes.model_server import default_answer
-from tests.faults.processes import Beat, LiveServer, RedisServer
+from tests.harness.processes import wait_for
+from tests.harness.servers import RedisServer
+from tests.harness.suite import live_server, on_test_database
+from tests.harness.workers import Beat, Worker
 from tests.reviews.helpers import review_body
 from tests.tasks.factories import GOOD_RATIONALE, make_task
 from tests.tasks.test_e2e_generation import FAST_RETRIES, assert_stored_exactly_once, settled
 from tests.tasks.test_services_tasks import generate_inline
-from tests.workers import Worker, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -50,9 +52,9 @@ def outage_stack(tmp_path):
     started = []
     try:
         for process in (
-            Worker(concurrency=4, env=env),
-            Beat(tmp_path, env),
-            LiveServer(env, log=tmp_path / "gunicorn.log"),
+            Worker(concurrency=4, env=on_test_database(env)),
+            Beat(tmp_path, on_test_database(env)),
+            live_server(env, log=tmp_path / "gunicorn.log"),
         ):
             started.append(process.start())
         yield redis_server, started[-1], started[0]

@@ -12,7 +12,8 @@ import psycopg
 import pytest
 from rest_framework.authtoken.models import Token
 
-from tests.faults.processes import LiveServer, PostgresCluster
+from tests.harness.servers import Services
+from tests.harness.suite import database_url_for_tests, live_server
 from tests.tasks.factories import make_task
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -90,11 +91,11 @@ def test_requests_during_a_database_restart_get_503_and_the_service_recovers(tmp
         task = make_task()
         token = Token.objects.create(user=task.author)
         work.append((token.key, task.pk))
-    cluster = PostgresCluster(tmp_path / "pg-outage").start()
+    cluster = Services(tmp_path / "pg-outage", unsafe_pg=True, quiet=True).start()
     server = None
     try:
-        cluster.copy_test_database()
-        server = LiveServer(
+        cluster.copy_database(database_url_for_tests())
+        server = live_server(
             {"DATABASE_URL": cluster.env["DATABASE_URL"], "REDIS_URL": cluster.env["REDIS_URL"]},
             log=tmp_path / "gunicorn.log",
         ).start()
@@ -106,7 +107,7 @@ def test_requests_during_a_database_restart_get_503_and_the_service_recovers(tmp
             down_from = time.monotonic()
             time.sleep(OUTAGE_SECONDS)
             down_until = time.monotonic()
-            cluster.start_database()
+            cluster.start()  # what is not running, on the ports of the last start
             deadline = time.monotonic() + 20
             while not any(r[2] in (200, 201) for r in load.since(down_until)):
                 assert time.monotonic() < deadline, "no success after the restart"

@@ -6,9 +6,11 @@ from audit.models import AuditEvent
 from tasks import services as task_services
 from tasks.models import Candidate, CandidateState, TaskState
 from tests.fakes.model_server import default_answer
+from tests.harness.processes import wait_for
+from tests.harness.suite import on_test_database
+from tests.harness.workers import Worker
 from tests.tasks.factories import make_task
 from tests.tasks.test_e2e_generation import FAST_RETRIES, assert_stored_exactly_once, settled
-from tests.workers import Worker, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -31,7 +33,7 @@ def test_a_poison_job_is_tried_a_bounded_number_of_times_then_parked_and_blocks_
     poisoned = make_task(campaign=live_campaign, prompt=f"{POISON}: fix the pip install injection.")
     healthy = [make_task(campaign=live_campaign, author=poisoned.author) for _ in range(2)]
     env = {**FAST_RETRIES, "GENERATION_MAX_ATTEMPTS": str(MAX_ATTEMPTS)}
-    worker = Worker(concurrency=2, env=env).start()
+    worker = Worker(concurrency=2, env=on_test_database(env)).start()
     try:
         for task in [poisoned, *healthy]:
             task_services.task_generate(task=task, actor=task.author)

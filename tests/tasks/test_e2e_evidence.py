@@ -5,10 +5,11 @@ import pytest
 from audit.models import AuditEvent
 from tasks.models import Campaign, Candidate, TaskState, ValidatorResult
 from tests.accounts.factories import UserFactory
-from tests.faults.processes import Beat
+from tests.harness.processes import wait_for
+from tests.harness.suite import on_test_database
+from tests.harness.workers import Beat, Worker
 from tests.tasks.evidence_repos import CALC, PYTEST, make_repo
 from tests.tasks.factories import GOOD_PROMPT
-from tests.workers import Worker, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -51,7 +52,7 @@ def test_a_worker_generates_then_tests_each_candidate_in_the_sandbox(
     api, live_campaign, fake_models, tmp_path
 ):
     client, task_id = task_asking_for_evidence(api, live_campaign, fake_models, tmp_path)
-    worker = Worker(env={"EVIDENCE_DIR": str(tmp_path / "evidence")}).start()
+    worker = Worker(env=on_test_database({"EVIDENCE_DIR": str(tmp_path / "evidence")})).start()
     try:
         assert client.post(f"/api/v1/tasks/{task_id}/generate/").status_code == 202
         wait_for(
@@ -96,8 +97,8 @@ def test_evidence_no_sandbox_could_run_is_tried_again_by_the_sweep_then_parked(
     parked = ValidatorResult.objects.filter(
         task_id=task_id, key="evidence.apply", details__stage="attempts"
     )
-    worker = Worker(env=env).start()
-    beat = Beat(tmp_path, env).start()
+    worker = Worker(env=on_test_database(env)).start()
+    beat = Beat(tmp_path, on_test_database(env)).start()
     try:
         assert client.post(f"/api/v1/tasks/{task_id}/generate/").status_code == 202
         wait_for(lambda: parked.count() == 2, timeout=120, message="evidence parked")

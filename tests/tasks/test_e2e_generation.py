@@ -10,9 +10,10 @@ from audit.models import AuditEvent
 from tasks.models import Candidate, CandidateState, Task, TaskState
 from tests.accounts.factories import UserFactory
 from tests.fakes.model_server import default_answer
-from tests.faults.processes import Beat
+from tests.harness.processes import wait_for
+from tests.harness.suite import on_test_database
+from tests.harness.workers import Beat, Worker
 from tests.tasks.factories import GOOD_PROMPT, GOOD_RATIONALE, RepositoryFactory
-from tests.workers import Worker, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -75,7 +76,7 @@ def author():
 
 
 def test_an_author_creates_generates_reads_blind_and_submits(api, author, live_campaign):
-    worker = Worker(env=FAST_RETRIES).start()
+    worker = Worker(env=on_test_database(FAST_RETRIES)).start()
     try:
         task_id = create_task_through_the_api(api, author, live_campaign)
         client = api.as_user(author)
@@ -110,7 +111,7 @@ def test_with_30_percent_provider_failures_every_candidate_is_stored_once(
     fake_models.script(
         failure_rate=0.3, failure_statuses=(429, 500, 503), max_consecutive_failures=2, seed=11
     )
-    worker = Worker(concurrency=4, env=FAST_RETRIES).start()
+    worker = Worker(concurrency=4, env=on_test_database(FAST_RETRIES)).start()
     try:
         task_ids = [
             create_task_through_the_api(api, author, live_campaign, number=i) for i in range(5)
@@ -150,7 +151,7 @@ def test_a_worker_killed_mid_generation_loses_nothing_and_stores_nothing_twice(
         create_task_through_the_api(api, author, live_campaign, follow_up=False, number=i)
         for i in range(4)
     ]
-    first = Worker(concurrency=2, env=env).start()
+    first = Worker(concurrency=2, env=on_test_database(env)).start()
     client = api.as_user(author)
     for task_id in task_ids:
         client.post(f"/api/v1/tasks/{task_id}/generate/")
@@ -170,8 +171,8 @@ def test_a_worker_killed_mid_generation_loses_nothing_and_stores_nothing_twice(
     assert candidates.exclude(state=CandidateState.SUCCEEDED).exists()
     held.set()
 
-    second = Worker(concurrency=2, env=env).start()
-    beat = Beat(tmp_path, env).start()
+    second = Worker(concurrency=2, env=on_test_database(env)).start()
+    beat = Beat(tmp_path, on_test_database(env)).start()
     try:
         states = wait_for(settled(task_ids), timeout=90, message="recovery after the kill")
     finally:

@@ -3,15 +3,12 @@
 import contextlib
 import hashlib
 import json
-import subprocess
-import sys
 import time
 import traceback
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
@@ -29,6 +26,7 @@ from tasks.providers import (
 from tasks.providers.anthropic_provider import AnthropicProvider
 from tasks.providers.openai_provider import OpenAIProvider
 from tests.fakes.model_server import FakeModelServer, default_answer
+from tests.harness.servers import FakeModelServerProcess
 
 SECRET = "sk-secret-value-123"
 KINDS = ["openai", "anthropic"]
@@ -406,20 +404,10 @@ def test_fake_server_serves_many_requests_at_once(key):
 
 
 def test_fake_server_runs_as_a_process(key):
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakes.model_server", "--port", "0", "--latency", "0.05"],
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=Path(__file__).resolve().parents[2],
-    )
-    try:
-        ready = process.stdout.readline().split()
-        assert ready[0] == "READY"
-        provider = OpenAIProvider(base_url=f"{ready[1]}/v1", api_key_env="FAKE_KEY", timeout=5)
+    server = FakeModelServerProcess(latency=0.05)
+    with server:
+        provider = OpenAIProvider(base_url=f"{server.url}/v1", api_key_env="FAKE_KEY", timeout=5)
         assert "```diff" in provider.generate(ask()).output
-        with urllib.request.urlopen(f"{ready[1]}/_fake/stats") as response:
+        with urllib.request.urlopen(f"{server.url}/_fake/stats") as response:
             assert json.load(response) == {"requests": 1, "successful_answers": 1, "failures": {}}
-    finally:
-        process.terminate()
-        process.wait(timeout=5)
-    assert process.returncode == 0
+    assert server.process.returncode == 0

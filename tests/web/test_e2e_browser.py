@@ -17,10 +17,11 @@ from reviews.models import Arbitration, ArbitrationState, Review
 from rubrics.models import RubricRevision
 from tasks.models import Task, TaskState
 from tests.accounts.factories import UserFactory
+from tests.harness.suite import on_test_database
+from tests.harness.workers import Worker
 from tests.security.world import PASSWORD
 from tests.tasks.factories import RepositoryFactory
 from tests.web.browser import VIEWPORT, chromium, screenshot_dir
-from tests.workers import Worker
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -224,7 +225,7 @@ def lead_sees_the_leaderboard(browser, base, campaign):
 
 def test_one_task_through_all_five_roles_in_a_browser(web, people, live_campaign):
     RepositoryFactory(full_name="mlflow/mlflow", url="https://github.com/mlflow/mlflow")
-    worker = Worker(env=FAST_RETRIES).start()
+    worker = Worker(env=on_test_database(FAST_RETRIES)).start()
     try:
         with chromium() as browser:
             task_id = author_creates_generates_and_submits(browser, web, live_campaign)

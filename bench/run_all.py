@@ -55,6 +55,7 @@ BENCHES: dict[str, Bench] = {
         needs_database=True,
         env={"DJANGO_SETTINGS_MODULE": "marlin.settings", "DEBUG": "true"},
     ),
+    "layers": Bench(module("bench_layers")),
     "leaderboard": Bench(module("bench_leaderboard")),
     "audit": Bench(module("bench_audit")),
     "audit_cost": Bench(module("bench_audit_cost", "--reviews-per-mode", "90")),

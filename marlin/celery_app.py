@@ -7,6 +7,8 @@ from typing import Any
 
 from celery import Celery, signals
 
+from core import context
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "marlin.settings")
 
 app = Celery("marlin")
@@ -47,8 +49,6 @@ def _drop_connections_after_a_failure(**kwargs: Any) -> None:
 @signals.task_prerun.connect
 def _enter_job(task_id: str, task: Any, **kwargs: Any) -> None:
     from django.db import close_old_connections
-
-    from core import context
 
     close_old_connections()  # as Django does per request: honours CONN_MAX_AGE and health checks
 
